@@ -1,0 +1,3 @@
+from mardonar.cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""The `mardonar` command line.
+
+One module per command; each command imports its heavy dependencies inside its body, so
+that `mardonar --help` only pays for Typer (see tests/test_import_hygiene.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from mardonar import __version__
+from mardonar.cli import (
+    discord_cmd,
+    doctor,
+    explore,
+    lint,
+    new,
+    play,
+    replay,
+    schema,
+    serve,
+    tally,
+    testplans,
+)
+
+app = typer.Typer(
+    name="mardonar",
+    help="Mardonar: playtest, lint and serve tabletop encounters run by an LLM game master.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mardonar {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show Python tracebacks for errors (same as LOG_LEVEL=debug)."
+    ),
+) -> None:
+    if debug:
+        os.environ["MARDONAR_DEBUG"] = "1"
+
+
+for module in (play, lint, replay, schema, new, explore, testplans, doctor, tally):
+    module.register(app)
+app.add_typer(serve.app, name="serve")
+app.add_typer(discord_cmd.app, name="discord")
+
+
+def _debug_enabled() -> bool:
+    return os.environ.get("MARDONAR_DEBUG") == "1" or os.environ.get("LOG_LEVEL", "").lower() == (
+        "debug"
+    )
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into one line."""
+    from mardonar.errors import UserError
+
+    try:
+        # standalone_mode=False lets us print user errors our way; click then returns the
+        # exit code of typer.Exit instead of calling sys.exit itself.
+        result = app(standalone_mode=False)
+        sys.exit(result if isinstance(result, int) else 0)
+    except UserError as error:
+        if _debug_enabled():
+            raise
+        typer.echo(f"mardonar: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("mardonar: interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:  # a bug of ours, not the user's: say so in one line too
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        if _debug_enabled():
+            raise
+        typer.echo(
+            f"mardonar: internal error: {type(error).__name__}: {error} "
+            "(run again with --debug for the traceback and report it)",
+            err=True,
+        )
+        sys.exit(1)
