@@ -1,0 +1,1 @@
+"""`mardonar lint`: every mistake in specs, persona, party, lore and test plans."""

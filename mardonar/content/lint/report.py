@@ -1,0 +1,48 @@
+"""Lint output formats (CONTRACT.md §11)."""
+
+from __future__ import annotations
+
+import json
+
+from mardonar.content.lint.runner import LintReport
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(report: LintReport) -> str:
+    return (
+        f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')} "
+        f"in {_plural(report.files, 'file')}"
+    )
+
+
+def render_text(report: LintReport) -> str:
+    lines = [
+        f"{f.path}:{f.line}:{f.col}: {f.severity}[{f.code}] {f.message}" for f in report.findings
+    ]
+    lines.append(summary_line(report))
+    return "\n".join(lines)
+
+
+def render_json(report: LintReport) -> str:
+    return json.dumps([f.to_dict() for f in report.findings], indent=2, ensure_ascii=False)
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    # GitHub workflow-command escaping: %, CR and LF always; also : and , in properties.
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def render_github(report: LintReport) -> str:
+    lines = [
+        f"::{f.severity} file={_escape(f.path, property_value=True)},line={f.line},col={f.col},"
+        f"title={f.code}::{_escape(f.message)}"
+        for f in report.findings
+    ]
+    lines.append(summary_line(report))
+    return "\n".join(lines)
