@@ -74,7 +74,7 @@ def main() -> None:
     try:
         # standalone_mode=False lets us print user errors our way; click then returns the
         # exit code of typer.Exit instead of calling sys.exit itself.
-        result = app(standalone_mode=False)
+        result = app(standalone_mode=False, prog_name="mardonar")
         sys.exit(result if isinstance(result, int) else 0)
     except UserError as error:
         if _debug_enabled():
@@ -84,17 +84,18 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("mardonar: interrupted", err=True)
         sys.exit(130)
-    except Exception as error:  # a bug of ours, not the user's: say so in one line too
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+    except Exception as error:
+        # Click's usage errors (Typer may vendor its own copy of click, so match by shape).
+        show = getattr(error, "show", None)
+        if callable(show) and isinstance(getattr(error, "exit_code", None), int):
+            show()
+            sys.exit(error.exit_code)  # type: ignore[attr-defined]
+        if type(error).__name__ == "Abort":
             typer.echo("Aborted.", err=True)
             sys.exit(1)
         if _debug_enabled():
             raise
+        # A bug of ours, not the user's: still one line, with the way to get the traceback.
         typer.echo(
             f"mardonar: internal error: {type(error).__name__}: {error} "
             "(run again with --debug for the traceback and report it)",

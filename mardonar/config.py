@@ -1,0 +1,347 @@
+"""Settings from the environment and `.env`: the names of CONTRACT.md §9, plus Mardonar's own.
+
+The names match the previous bot's `.env`, so an operator can point Mardonar at the file
+they already have. The environment wins over `.env`; an empty value (`REDIS_URL=`, common in
+the old file) counts as unset. Every attribute is the environment name in lower case
+(`LITELLM_MODEL` → `settings.litellm_model`).
+
+Importing pydantic-settings costs about 0.25 s, so only commands that need settings import
+this module, inside their body; `mardonar --help` never does (tests/test_import_hygiene.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from mardonar.errors import ConfigError
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+IdList = Annotated[list[str], NoDecode]
+
+SECRET_NAMES: frozenset[str] = frozenset({"DISCORD_TOKEN", "LITELLM_API_KEY"})
+"""Variables whose values never appear in an error, a log line or a repr."""
+
+_HTTP = ("http", "https")
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "litellm_base_url": _HTTP,
+    "ollama_base_url": _HTTP,
+    "graphmcp_url": _HTTP,
+    "redis_url": ("redis", "rediss", "unix"),
+    "vtt_relay_url": (*_HTTP, "ws", "wss"),
+}
+
+# How to fix a bad value, per field; the error line ends with it. Fields not listed get a
+# generic hint built from the validation error.
+_FIXES: dict[str, str] = {
+    "discord_client_id": "set it to the application id from the Discord developer portal",
+    "discord_guild_id": "set it to the server (guild) id, or leave it empty",
+    "discord_allowed_channels": "set it to channel ids separated by commas",
+    "discord_allowed_users": "set it to user ids separated by commas",
+    "litellm_base_url": "set it to a URL such as http://localhost:4000/v1",
+    "ollama_base_url": "set it to a URL such as http://localhost:11434/v1",
+    "graphmcp_url": "set it to a URL such as http://localhost:8000/mcp",
+    "graphmcp_score_threshold": "set it to a number between 0 and 1",
+    "redis_url": "set it to a URL such as redis://localhost:6379/0, or leave it empty",
+    "vtt_relay_url": "set it to the relay URL (http, https, ws or wss), or leave it empty",
+    "log_level": "set it to debug, info, warning or error",
+    "mardonar_context_budget": "set it to a whole number of tokens between 500 and 1000000",
+    "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
+    "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
+    "data_dir": "set it to a directory path",
+}
+
+
+def _redact_url(url: str) -> str:
+    """`redis://:hunter2@host` → `redis://:***@host`: a URL's password is a secret too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class Settings(BaseSettings):
+    """Mardonar's configuration: environment variables, then `.env` in the working directory."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `REDIS_URL=` in the old bot's .env means "not set"
+        case_sensitive=False,
+        extra="ignore",  # the old .env holds names we do not use (NODE_ENV, ...)
+        use_attribute_docstrings=True,
+        validate_default=True,
+        frozen=True,
+    )
+
+    # ------------------------------------------------------------------ Discord
+
+    discord_token: SecretStr | None = None
+    """Bot token for the Discord gateway; `mardonar serve discord` needs it."""
+    discord_client_id: str | None = None
+    """The Discord application id; `mardonar discord sync` registers commands under it."""
+    discord_guild_id: str | None = None
+    """A server id to register slash commands in (instant); unset = global commands."""
+    discord_allowed_channels: IdList = Field(default_factory=list)
+    """Channel ids the bot answers in, comma-separated; empty = it answers nowhere."""
+    discord_allowed_users: IdList = Field(default_factory=list)
+    """User ids allowed to play, comma-separated; empty = everyone in an allowed channel."""
+
+    # ------------------------------------------------------------------ LLM backends
+
+    litellm_base_url: str | None = None
+    """Base URL of the preferred OpenAI-compatible backend (LiteLLM, vLLM, llama.cpp...)."""
+    litellm_api_key: SecretStr | None = None
+    """API key for the preferred backend; sent as a bearer token."""
+    litellm_model: str | None = None
+    """Model name asked of the preferred backend."""
+    ollama_base_url: str | None = None
+    """Base URL of the fallback backend (Ollama's OpenAI-compatible API, ending in /v1)."""
+    ollama_model: str | None = None
+    """Model name asked of the fallback backend."""
+
+    # ------------------------------------------------------------------ memory and services
+
+    graphmcp_url: str | None = None
+    """GraphMCP server for NPC memory and lore search; unset = embedded SQLite search."""
+    graphmcp_score_threshold: float = Field(default=0.68, ge=0, le=1)
+    """Lowest similarity score (0..1) of a GraphMCP memory worth putting in the context."""
+    graphmcp_ingest_stream: str = "raw.messages"
+    """Redis stream that GraphMCP ingests encounter logs from."""
+    redis_url: str | None = None
+    """Redis for sessions and registries; unset = embedded SQLite under DATA_DIR."""
+    vtt_relay_url: str | None = None
+    """Foundry VTT relay; unset = granted items are recorded, not pushed to Foundry."""
+    data_dir: Path = Path("data")
+    """Where tally.json, summaries/ and mardonar.db live (relative to the working directory)."""
+    log_level: LogLevel = "info"
+    """Logging verbosity: debug, info, warning or error; debug also shows tracebacks."""
+
+    # ------------------------------------------------------------------ Mardonar's own
+
+    mardonar_context_budget: int = Field(default=6000, ge=500, le=1_000_000)
+    """Token budget of the context built for each turn; older turns are summarised to fit."""
+    mardonar_max_tool_rounds: int = Field(default=4, ge=0, le=20)
+    """Most tool-call rounds in one turn before a final call without tools."""
+    mardonar_llm_timeout: float = Field(default=60.0, ge=1, le=3600)
+    """Seconds to wait for one LLM call before it counts as failed (then retry/fallback)."""
+
+    # ------------------------------------------------------------------ validators
+
+    @field_validator("discord_allowed_channels", "discord_allowed_users", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        """`"123, 456,"` → `["123", "456"]`; blanks between commas are dropped."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warning" if value == "warn" else value
+        return value
+
+    @field_validator(
+        "discord_client_id",
+        "discord_guild_id",
+        "litellm_base_url",
+        "litellm_model",
+        "ollama_base_url",
+        "ollama_model",
+        "graphmcp_url",
+        "redis_url",
+        "vtt_relay_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """`KEY="  "` (or `Settings(key="")`) means unset, like an empty line in `.env`."""
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("discord_token", "litellm_api_key", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("discord_client_id", "discord_guild_id")
+    @classmethod
+    def _snowflake(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            raise ValueError("is not a Discord id (digits only)")
+        return value
+
+    @field_validator(*_URL_SCHEMES)
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        schemes = _URL_SCHEMES[str(info.field_name)]
+        scheme = urlsplit(value).scheme.lower() if "://" in value else ""
+        if scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            raise ValueError(f"is not a URL starting with {allowed}")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def litellm_configured(self) -> bool:
+        """The preferred backend has what it needs: a base URL and a model name."""
+        return bool(self.litellm_base_url and self.litellm_model)
+
+    @property
+    def ollama_configured(self) -> bool:
+        """The fallback backend has what it needs: a base URL and a model name."""
+        return bool(self.ollama_base_url and self.ollama_model)
+
+    @property
+    def llm_configured(self) -> bool:
+        """Any LLM backend is configured; without one, play uses the offline narrator."""
+        return self.litellm_configured or self.ollama_configured
+
+    @property
+    def discord_configured(self) -> bool:
+        """A bot token is set, so `mardonar serve discord` can log in."""
+        return self.discord_token is not None
+
+    @property
+    def redis_configured(self) -> bool:
+        """Sessions and registries go to Redis rather than the embedded SQLite store."""
+        return self.redis_url is not None
+
+    @property
+    def graphmcp_configured(self) -> bool:
+        """NPC memory and lore search go to GraphMCP rather than embedded SQLite search."""
+        return self.graphmcp_url is not None
+
+    @property
+    def vtt_configured(self) -> bool:
+        """Granted items are pushed to Foundry VTT through the relay."""
+        return self.vtt_relay_url is not None
+
+    @property
+    def debug(self) -> bool:
+        """LOG_LEVEL=debug: show tracebacks and every engine event."""
+        return self.log_level == "debug"
+
+    def incomplete(self) -> list[str]:
+        """Half-configured parts, one line each, for `mardonar doctor` and start-up warnings.
+
+        These are not load errors: a half-configured LLM backend still leaves the other
+        one (or the offline narrator), but the operator almost certainly meant otherwise.
+        """
+        problems: list[str] = []
+        for prefix in ("LITELLM", "OLLAMA"):
+            url = getattr(self, f"{prefix.lower()}_base_url")
+            model = getattr(self, f"{prefix.lower()}_model")
+            if url and not model:
+                problems.append(f"{prefix}_BASE_URL is set but {prefix}_MODEL is not: set it")
+            elif model and not url:
+                problems.append(f"{prefix}_MODEL is set but {prefix}_BASE_URL is not: set it")
+        if self.litellm_api_key is not None and not self.litellm_base_url:
+            problems.append("LITELLM_API_KEY is set but LITELLM_BASE_URL is not: set it")
+        return problems
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Secrets show as `**********` (SecretStr); passwords inside URLs as `***`."""
+        for name, value in super().__repr_args__():
+            if name in _URL_SCHEMES and isinstance(value, str):
+                yield name, _redact_url(value)
+            else:
+                yield name, value
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def load_settings(env_file: Path | None = Path(".env")) -> Settings:
+    """Read the settings; a bad value becomes one `ConfigError` line naming it and the fix.
+
+    `env_file` is read relative to the working directory (None: the environment only).
+    """
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, env_file)) from None
+    except UnicodeDecodeError as error:
+        message = f"{env_file} is not UTF-8 text ({error.reason}): re-save it as UTF-8"
+        raise ConfigError(message) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {env_file}: {error.strerror or error}") from None
+    except SettingsError as error:  # a source failed to parse; keep its first line only
+        raise ConfigError(f"cannot read the settings: {str(error).splitlines()[0]}") from None
+
+
+def _describe(error: ValidationError, env_file: Path | None) -> str:
+    """All bad variables on one line, joined by "; "."""
+    lines: list[str] = []
+    for item in error.errors(include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = field.upper()
+        shown = "" if name in SECRET_NAMES else f"={_show(item.get('input'), field)}"
+        fix = _FIXES.get(field, "fix or remove it")
+        where = "in the environment" if _in_environment(name) else f"in {env_file or '.env'}"
+        lines.append(f"{name}{shown} {_problem(item)}: {fix} ({where})")
+    return "; ".join(dict.fromkeys(lines))  # one line per variable, in field order
+
+
+def _in_environment(name: str) -> bool:
+    wanted = name.casefold()
+    return any(key.casefold() == wanted for key in os.environ)
+
+
+def _show(value: Any, field: str) -> str:
+    """The bad value as `'text'`, URL passwords masked, long values cut to 60 characters."""
+    text = value if isinstance(value, str) else str(value)
+    if field in _URL_SCHEMES:
+        text = _redact_url(text)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return repr(text)  # repr escapes newlines, so the message stays one line
+
+
+def _problem(item: Any) -> str:
+    """What is wrong, in words: pydantic's error type → a short phrase."""
+    kind = item["type"]
+    ctx = item.get("ctx") or {}
+    if kind in ("float_parsing", "float_type"):
+        return "is not a number"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "is not a whole number"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"is below {ctx.get('ge', ctx.get('gt')):g}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"is above {ctx.get('le', ctx.get('lt')):g}"
+    if kind == "literal_error":
+        return f"is not one of {ctx.get('expected', 'the allowed values')}"
+    if kind == "finite_number":
+        return "is not a finite number"
+    if kind == "value_error":
+        return str(ctx.get("error", item["msg"]))
+    return str(item["msg"]).splitlines()[0].lower()

@@ -1,0 +1,118 @@
+"""Fixtures shared by the test suite.
+
+`run_cli` runs `python -m mardonar ...` in a subprocess, as a user would: the real entry
+point, the real exit code, stdout and stderr apart. Its environment is hermetic: the
+variables of CONTRACT.md §9 (and Mardonar's own) are removed, so a developer's `.env` or
+shell never changes a result, and the source tree under test comes first on PYTHONPATH, so
+the tests exercise this checkout even when another copy of mardonar is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Tests import `mardonar` from this checkout even when it is not installed (the editable
+# install needs README.md and a build backend; the tests should not).
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+SETTINGS_NAMES = (
+    "DISCORD_TOKEN",
+    "DISCORD_CLIENT_ID",
+    "DISCORD_GUILD_ID",
+    "DISCORD_ALLOWED_CHANNELS",
+    "DISCORD_ALLOWED_USERS",
+    "LITELLM_BASE_URL",
+    "LITELLM_API_KEY",
+    "LITELLM_MODEL",
+    "OLLAMA_BASE_URL",
+    "OLLAMA_MODEL",
+    "GRAPHMCP_URL",
+    "GRAPHMCP_SCORE_THRESHOLD",
+    "GRAPHMCP_INGEST_STREAM",
+    "REDIS_URL",
+    "VTT_RELAY_URL",
+    "DATA_DIR",
+    "LOG_LEVEL",
+    "MARDONAR_CONTEXT_BUDGET",
+    "MARDONAR_MAX_TOOL_ROUNDS",
+    "MARDONAR_LLM_TIMEOUT",
+    "MARDONAR_DEBUG",
+)
+"""Every variable that changes Mardonar's behaviour; tests start with none of them set."""
+
+RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment `run_cli` uses: ours cleared, this checkout first on PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key.upper() not in SETTINGS_NAMES}
+    env["PYTHONPATH"] = os.pathsep.join(
+        part for part in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if part
+    )
+    env["NO_COLOR"] = "1"  # rich help without escape codes
+    env["COLUMNS"] = "200"  # wide enough that help never wraps a command name
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.pop("FORCE_COLOR", None)
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests see none of the developer's Mardonar variables either."""
+    for name in SETTINGS_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """`run_cli("lint", "specs/x.yaml", cwd=repo)` → CompletedProcess (text, 60 s timeout).
+
+    `cwd` defaults to a fresh empty folder; `env` adds variables; `input` is fed to stdin.
+    """
+
+    def run(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        workdir = cwd if cwd is not None else tmp_path / "cwd"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return subprocess.run(
+            [sys.executable, "-m", "mardonar", *map(str, args)],
+            cwd=workdir,
+            env=cli_env(env),
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def tmp_repo(tmp_path: Path) -> Path:
+    """An empty Mardonar repository: persona.yaml (the shipped one, or a minimal one)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shipped = REPO_ROOT / "persona.yaml"
+    if shipped.is_file():
+        (repo / "persona.yaml").write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        (repo / "persona.yaml").write_text("voice: A terse test GM.\n", encoding="utf-8")
+    (repo / "specs").mkdir()
+    return repo

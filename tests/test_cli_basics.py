@@ -1,0 +1,152 @@
+"""The command line as a user meets it: version, help, one-line errors, `mardonar new spec`."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mardonar import __version__
+from mardonar.cli import new
+from mardonar.content.models import Spec
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+COMMANDS = (
+    "play",
+    "lint",
+    "replay",
+    "schema",
+    "new",
+    "explore",
+    "test",
+    "doctor",
+    "tally",
+    "serve",
+    "discord",
+)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a user error; fails on a traceback or several lines."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    return lines[0]
+
+
+def test_version(run_cli: RunCli) -> None:
+    result = run_cli("--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mardonar {__version__}"
+
+
+def test_help_lists_every_command(run_cli: RunCli) -> None:
+    result = run_cli("--help")
+
+    assert result.returncode == 0, result.stderr
+    listed = {line.strip("│ ").split(" ")[0] for line in result.stdout.splitlines()}
+    missing = [command for command in COMMANDS if command not in listed]
+    assert not missing, f"--help does not list {missing}:\n{result.stdout}"
+
+
+def test_unbuilt_or_unconfigured_server_fails_in_one_line(run_cli: RunCli, tmp_path: Path) -> None:
+    """`serve discord` without a token: one line, no traceback (exit 2 while not built)."""
+    result = run_cli("serve", "discord", cwd=tmp_path, timeout=30)
+
+    line = one_line_error(result)
+    assert result.returncode != 0
+    assert line.startswith("mardonar: ")
+    if "not built yet" in line:
+        assert result.returncode == 2
+
+
+def test_new_spec_writes_a_valid_spec(run_cli: RunCli, tmp_repo: Path) -> None:
+    result = run_cli("new", "spec", "misty-crossroads", cwd=tmp_repo)
+
+    assert result.returncode == 0, result.stderr
+    written = tmp_repo / "specs" / "misty-crossroads.yaml"
+    assert written.is_file()
+    assert result.stdout.splitlines()[:2] == [
+        "wrote specs/misty-crossroads.yaml",
+        "next: edit it, then `mardonar lint specs/misty-crossroads.yaml`",
+    ]
+    # this repository has no schemas/ yet, so editors could not follow the template's
+    # `$schema=` line: the command says how to get them
+    assert "mardonar schema" in result.stdout.splitlines()[2]
+    text = written.read_text(encoding="utf-8")
+    assert "__ID__" not in text and "__TITLE__" not in text
+    spec = Spec.model_validate(yaml.safe_load(text))
+    assert spec.id == "misty-crossroads"
+    assert spec.title == "Misty Crossroads"
+
+
+def test_new_spec_from_a_subfolder_writes_into_the_repository(
+    run_cli: RunCli, tmp_repo: Path
+) -> None:
+    inside = tmp_repo / "lore"
+    inside.mkdir()
+
+    result = run_cli("new", "spec", "deep-dive", cwd=inside)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_repo / "specs" / "deep-dive.yaml").is_file()
+    assert not (inside / "specs").exists()
+
+
+BAD_IDS = ["Goblin", "goblin_bridge", "goblin-", "goblin--bridge", "a b", "x" * 65]
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_new_spec_refuses_a_bad_id(run_cli: RunCli, tmp_repo: Path, bad_id: str) -> None:
+    result = run_cli("new", "spec", bad_id, cwd=tmp_repo)
+
+    assert result.returncode == 2
+    assert "is not a valid spec id" in one_line_error(result)
+    assert list((tmp_repo / "specs").iterdir()) == []
+
+
+def test_new_spec_refuses_an_existing_file(run_cli: RunCli, tmp_repo: Path) -> None:
+    existing = tmp_repo / "specs" / "taken.yaml"
+    existing.write_text("# the author's work\n", encoding="utf-8")
+
+    result = run_cli("new", "spec", "taken", cwd=tmp_repo)
+
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "specs/taken.yaml already exists" in line and "--force" in line
+    assert existing.read_text(encoding="utf-8") == "# the author's work\n"
+
+
+def test_new_spec_force_overwrites(run_cli: RunCli, tmp_repo: Path) -> None:
+    existing = tmp_repo / "specs" / "taken.yaml"
+    existing.write_text("# the author's work\n", encoding="utf-8")
+
+    result = run_cli("new", "spec", "taken", "--force", cwd=tmp_repo)
+
+    assert result.returncode == 0, result.stderr
+    assert Spec.model_validate(yaml.safe_load(existing.read_text(encoding="utf-8"))).id == "taken"
+
+
+def test_new_spec_refuses_an_id_another_file_declares(run_cli: RunCli, tmp_repo: Path) -> None:
+    (tmp_repo / "specs" / "old-name.yaml").write_text("id: renamed\n", encoding="utf-8")
+
+    result = run_cli("new", "spec", "renamed", cwd=tmp_repo)
+
+    assert result.returncode == 2
+    assert "specs/old-name.yaml already has `id: renamed`" in one_line_error(result)
+
+
+def test_spec_template_ships_in_the_package() -> None:
+    """The template is package data, read through importlib.resources as installed code does."""
+    text = new._template()
+    assert "__ID__" in text and "__TITLE__" in text
+
+
+def test_title_of() -> None:
+    assert new.title_of("goblin-toll-bridge") == "Goblin Toll Bridge"
+    assert new.title_of("room-101") == "Room 101"
