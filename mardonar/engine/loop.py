@@ -1,0 +1,457 @@
+"""The engine: sessions and the turn loop (ARCHITECTURE.md, "The turn loop").
+
+`Engine.run_turn` takes a session and the player lines of one turn and yields events;
+every event also goes to the subscribers (the transcript writer, a TUI log…). The engine
+knows nothing of terminals or Discord.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mardonar.engine.context import build_context, compact_old_turns
+from mardonar.engine.dice import Dice, DiceError
+from mardonar.engine.events import (
+    Correction,
+    Ended,
+    EngineError,
+    Event,
+    ModelReplied,
+    Narration,
+    NarrationDelta,
+    NarrationReplaced,
+    Notice,
+    PlayerSaid,
+    Resolved,
+    Rolled,
+    ToolCalled,
+    ToolResult,
+)
+from mardonar.engine.replycheck import enforce_limits, problems_with, recover_tool_calls
+from mardonar.engine.resolution import Resolution, finish
+from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
+from mardonar.engine.tools import TOOL_SPECS, Toolbox
+from mardonar.llm.base import (
+    LLM,
+    Finish,
+    LLMError,
+    LLMRequest,
+    Message,
+    TextDelta,
+    ToolCall,
+)
+from mardonar.store.base import TurnConflict
+
+if TYPE_CHECKING:
+    from mardonar.content.bundle import Bundle
+    from mardonar.memory.base import Memory
+    from mardonar.store.base import SessionStore
+
+Subscriber = Callable[[Event], None]
+PlayerLine = tuple[str, str]  # (player id, text)
+
+
+@dataclass
+class _Reply:
+    text: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    finish: Finish | None = None
+    streamed: bool = False
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+class Engine:
+    """Runs encounters of one bundle (spec + persona + party + lore)."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        llm: LLM,
+        store: SessionStore,
+        memory: Memory,
+        data_dir: Path,
+        context_budget: int = 6000,
+        max_tool_rounds: int = 4,
+        subscribers: Iterable[Subscriber] = (),
+    ) -> None:
+        self.bundle = bundle
+        self.llm = llm
+        self.store = store
+        self.memory = memory
+        self.data_dir = data_dir
+        self.context_budget = context_budget
+        self.max_tool_rounds = max_tool_rounds
+        self.subscribers: list[Subscriber] = list(subscribers)
+        self.last_context: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def publish(self, event: Event) -> Event:
+        for subscriber in self.subscribers:
+            subscriber(event)
+        return event
+
+    async def _save(self, session: Session, *, expected_turn: int | None) -> None:
+        await self.store.save_session(
+            session.id,
+            spec_id=session.spec_id,
+            status=session.status.value,
+            turn=session.turn,
+            data=session.model_dump_json(),
+            expected_turn=expected_turn,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, seed: int, transcript: Path | None = None) -> Session:
+        """Create and persist a new session; seed NPC memory and the lore index."""
+        bundle = self.bundle
+        started = datetime.now(UTC)
+        base_id = f"{bundle.spec.id}-{utc_stamp(started)}"
+        session = Session(
+            id=base_id,
+            spec_id=bundle.spec.id,
+            spec_sha256=bundle.spec_sha256,
+            persona_sha256=bundle.persona_sha256,
+            seed=seed,
+            model=self.llm.name,
+            started_at=started.isoformat(timespec="seconds"),
+        )
+        for attempt in range(2, 100):
+            try:
+                await self._save(session, expected_turn=None)
+                break
+            except TurnConflict:  # two sessions started within one second
+                session.id = f"{base_id}-{attempt}"
+        if transcript is None:
+            transcript = bundle.root / "transcripts" / f"{session.id}.jsonl"
+        session.transcript = str(transcript)
+        session.history.append(
+            HistoryEntry(turn=0, role="gm", speaker="gm", text=bundle.spec.opening.strip())
+        )
+        await self.memory.index_lore(bundle.lore)
+        for npc in bundle.spec.npcs:
+            for fact in npc.knows:
+                await self.memory.remember(
+                    scope=bundle.spec.id, session_id=session.id, npc=npc.id, fact=fact, kind="seed"
+                )
+        await self._save(session, expected_turn=0)
+        return session
+
+    def header(self, session: Session) -> dict[str, Any]:
+        return {
+            "spec": session.spec_id,
+            "spec_sha256": session.spec_sha256,
+            "persona_sha256": session.persona_sha256,
+            "seed": session.seed,
+            "model": session.model,
+            "started_at": session.started_at,
+            "session": session.id,
+        }
+
+    def opening(self, session: Session) -> Event:
+        return self.publish(Narration(turn=0, text=self.bundle.spec.opening.strip()))
+
+    async def resume(self) -> Session | None:
+        """The most recent active session of this spec, ready to continue."""
+        stored = await self.store.latest_session(self.bundle.spec.id, status="active")
+        if stored is None:
+            return None
+        session = Session.model_validate_json(stored.data)
+        await self.memory.index_lore(self.bundle.lore)
+        return session
+
+    # ------------------------------------------------------------------ player actions
+
+    async def player_roll(self, session: Session, player: str, expression: str) -> Rolled:
+        """A player's own `/roll`: seeded like every other roll, not a turn."""
+        dice = Dice(session.seed, session.rolls)
+        try:
+            rolled = dice.roll(expression)
+        except DiceError:
+            raise
+        session.rolls = dice.rolls
+        await self._save(session, expected_turn=session.turn)
+        character = self.bundle.party.by_player(player)
+        event = Rolled(
+            turn=session.turn,
+            who=character.name if character else player,
+            expression=rolled.expression,
+            detail=rolled.detail,
+            total=rolled.total,
+            reason="/roll",
+            natural=rolled.natural,
+        )
+        return self.publish(event)  # type: ignore[return-value]
+
+    async def end(self, session: Session, reason: str = "ended_by_player") -> list[Event]:
+        """End the encounter unresolved (the `/end` command)."""
+        if session.status is not Status.active:
+            return []
+        expected = session.turn
+        done = await finish(
+            self.bundle,
+            session,
+            data_dir=self.data_dir,
+            memory=self.memory,
+            store=self.store,
+            outcome_id=None,
+            narrative="",
+            reason=reason,
+            turn=session.turn,
+        )
+        await self._save(session, expected_turn=expected)
+        return [
+            self.publish(
+                Ended(turn=session.turn, reason=reason, summary_path=str(done.summary_path))
+            )
+        ]
+
+    # ------------------------------------------------------------------ the turn
+
+    async def run_turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
+        async for event in self._turn(session, lines):
+            yield self.publish(event)
+
+    def _fallback_line(self, session: Session, turn: int) -> str:
+        lines = self.bundle.persona.fallback_lines
+        digest = hashlib.sha256(f"{session.seed}:{turn}".encode()).digest()
+        return lines[digest[0] % len(lines)]
+
+    async def _ask(
+        self, messages: list[Message], tools: bool, turn: int, reply: _Reply
+    ) -> AsyncIterator[Event]:
+        options = self.bundle.persona.model
+        request = LLMRequest(
+            messages=tuple(messages),
+            tools=TOOL_SPECS if tools else (),
+            temperature=options.temperature,
+            max_tokens=options.max_tokens,
+            options=options.model_dump(exclude_none=True, exclude={"temperature", "max_tokens"}),
+        )
+        started = time.perf_counter()
+        async for chunk in self.llm.stream(request):
+            if isinstance(chunk, TextDelta):
+                reply.text += chunk.text
+                if chunk.text:
+                    reply.streamed = True
+                    yield NarrationDelta(turn=turn, text=chunk.text)
+            elif isinstance(chunk, ToolCall):
+                reply.calls.append(chunk)
+            elif isinstance(chunk, Finish):
+                reply.finish = chunk
+        yield ModelReplied(
+            turn=turn,
+            content=reply.text,
+            tool_calls=tuple(call.to_dict() for call in reply.calls),
+            model=self.llm.name,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            prompt_tokens=reply.finish.prompt_tokens if reply.finish else None,
+            completion_tokens=reply.finish.completion_tokens if reply.finish else None,
+        )
+
+    async def _turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
+        bundle = self.bundle
+        turn = session.turn + 1
+        if session.status is not Status.active:
+            yield Notice(
+                turn=session.turn, text="The encounter is over; start a new one to play again."
+            )
+            return
+        if not lines:
+            return
+        # The player's words are saved before the model is asked: if the process dies or
+        # the model fails, nothing they said is lost (resume re-runs this turn).
+        session.pending = [PendingLine(player=p, text=t) for p, t in lines]
+        for player, _ in lines:
+            session.add_participant(player)
+        await self._save(session, expected_turn=session.turn)
+        for player, text in lines:
+            character = bundle.party.by_player(player)
+            yield PlayerSaid(
+                turn=turn,
+                player=player,
+                character=character.name if character else player,
+                text=text,
+            )
+
+        context = await build_context(
+            bundle, session, self.memory, lines, budget=self.context_budget
+        )
+        self.last_context = context.breakdown()
+        session.last_context = {"sections": context.breakdown(), "budget": context.budget}
+        messages = list(context.messages)
+        dice = Dice(session.seed, session.rolls)
+        toolbox = Toolbox(bundle, session, dice, self.memory)
+        rounds = 0
+        corrected = False
+        checks_called = False
+        resolution: Resolution | None = None
+        narration = ""
+        fallback = False
+        try:
+            while True:
+                tools_allowed = rounds < self.max_tool_rounds and session.status is Status.active
+                reply = _Reply()
+                async for event in self._ask(messages, tools_allowed, turn, reply):
+                    yield event
+                calls = list(reply.calls)
+                text = reply.text
+                if tools_allowed and not calls:
+                    recovered = recover_tool_calls(text)
+                    if recovered.leaked:
+                        text = recovered.text
+                        calls = list(recovered.calls)
+                        if reply.streamed:
+                            yield NarrationReplaced(turn=turn, reason="tool syntax in the reply")
+                            reply.streamed = False
+                elif not tools_allowed:
+                    recovered = recover_tool_calls(text)
+                    if recovered.leaked:
+                        text = recovered.text
+                        if reply.streamed:
+                            yield NarrationReplaced(turn=turn, reason="tool syntax in the reply")
+                    calls = []  # no tools in the final round: whatever it asked for is ignored
+                if calls:
+                    rounds += 1
+                    if reply.streamed:
+                        # Text said alongside tool calls is a preamble, not the narration.
+                        yield NarrationReplaced(turn=turn, reason="the model called tools")
+                    messages.append(Message("assistant", text, tool_calls=tuple(calls)))
+                    for call in calls:
+                        try:
+                            shown_args = (
+                                json.loads(call.arguments) if call.arguments.strip() else {}
+                            )
+                            if not isinstance(shown_args, dict):
+                                shown_args = {"_raw": call.arguments}
+                        except json.JSONDecodeError:
+                            shown_args = {"_raw": call.arguments}
+                        yield ToolCalled(
+                            turn=turn, call_id=call.id, name=call.name, args=shown_args
+                        )
+                        started = time.perf_counter()
+                        outcome = await toolbox.call(call.name, call.arguments)
+                        session.rolls = dice.rolls
+                        if call.name == "skill_check":
+                            checks_called = True
+                        resolved_event: Resolved | None = None
+                        if outcome.ok and outcome.resolved_outcome and outcome.result is not None:
+                            resolution = await finish(
+                                bundle,
+                                session,
+                                data_dir=self.data_dir,
+                                memory=self.memory,
+                                store=self.store,
+                                outcome_id=outcome.resolved_outcome,
+                                narrative=outcome.resolve_summary or "",
+                                reason="resolved",
+                                turn=turn,
+                            )
+                            outcome.result.update(
+                                {
+                                    "xp": resolution.xp,
+                                    "skipped": resolution.skipped,
+                                    "items": resolution.items,
+                                }
+                            )
+                            resolved_event = Resolved(
+                                turn=turn,
+                                outcome=resolution.outcome or "",
+                                result=resolution.result or "",
+                                summary=outcome.resolve_summary or "",
+                                xp=resolution.xp,
+                                skipped=resolution.skipped,
+                                items=resolution.items,
+                                summary_path=str(resolution.summary_path),
+                            )
+                        yield ToolResult(
+                            turn=turn,
+                            call_id=call.id,
+                            name=call.name,
+                            args=shown_args,
+                            ok=outcome.ok,
+                            result=outcome.result,
+                            error=outcome.error,
+                            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                        )
+                        for event in outcome.events:
+                            yield event
+                        if resolved_event is not None:
+                            yield resolved_event
+                        payload = (
+                            {"ok": True, "result": outcome.result}
+                            if outcome.ok
+                            else {"ok": False, "error": outcome.error}
+                        )
+                        messages.append(
+                            Message(
+                                "tool",
+                                json.dumps(payload, sort_keys=True),
+                                tool_call_id=call.id,
+                                name=call.name,
+                            )
+                        )
+                    continue
+                problems = problems_with(bundle, session, text, lines, checks_called=checks_called)
+                if problems and not corrected:
+                    corrected = True
+                    reason = "; ".join(problems)
+                    yield Correction(turn=turn, reason=reason, original=text)
+                    if reply.streamed:
+                        yield NarrationReplaced(turn=turn, reason=reason)
+                    messages.append(Message("assistant", text))
+                    messages.append(Message("user", f"[correction] {reason}. Answer again."))
+                    continue
+                if problems:
+                    text = enforce_limits(bundle, text)
+                narration = text.strip()
+                if not narration:
+                    narration = self._fallback_line(session, turn)
+                    fallback = True
+                break
+        except LLMError as error:
+            yield EngineError(turn=turn, message=f"the model failed: {error}")
+            narration = self._fallback_line(session, turn)
+            fallback = True
+        yield Narration(turn=turn, text=narration, fallback=fallback)
+
+        for player, text in lines:
+            session.history.append(
+                HistoryEntry(turn=turn, role="player", speaker=player, text=text)
+            )
+        session.history.append(HistoryEntry(turn=turn, role="gm", speaker="gm", text=narration))
+        compact_old_turns(bundle, session)
+        expected = session.turn
+        session.turn = turn
+        session.pending = []
+        session.rolls = dice.rolls
+        if resolution is None and turn >= bundle.spec.limits.max_turns:
+            done = await finish(
+                bundle,
+                session,
+                data_dir=self.data_dir,
+                memory=self.memory,
+                store=self.store,
+                outcome_id=None,
+                narrative="",
+                reason="max_turns",
+                turn=turn,
+            )
+            await self._save(session, expected_turn=expected)
+            yield Ended(turn=turn, reason="max_turns", summary_path=str(done.summary_path))
+            return
+        await self._save(session, expected_turn=expected)
+        if resolution is not None:
+            yield Ended(turn=turn, reason="resolved", summary_path=str(resolution.summary_path))

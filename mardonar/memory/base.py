@@ -1,0 +1,127 @@
+"""What the engine needs from memory: what each NPC remembers, and search over the lore.
+
+One Protocol, one file per backend (`sqlite.py`, FTS5 in the embedded database; GraphMCP in
+production). The same test suite (`tests/test_memory.py`) runs against every backend, so the
+docstrings below are the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from mardonar.content.models import Lore
+
+__all__ = [
+    "MAX_FACT_CHARS",
+    "MEMORY_KINDS",
+    "LoreHit",
+    "Memory",
+    "MemoryHit",
+    "check_memory",
+]
+
+MAX_FACT_CHARS = 500
+"""Longest fact accepted: a memory is a sentence or two, not a transcript."""
+
+MEMORY_KINDS = frozenset({"seed", "fact", "witnessed", "encounter-log"})
+"""`seed`: the spec says the NPC knows it; `fact`: the GM's `remember` tool; `witnessed`:
+something the NPC saw happen; `encounter-log`: written at resolve, and the only kind an NPC
+carries into later sessions of the same spec."""
+
+
+@dataclass(frozen=True)
+class MemoryHit:
+    """One recalled memory."""
+
+    npc: str
+    fact: str
+    kind: str
+    turn: int
+    score: float
+    """Relevance to the query, higher is better; 0.0 when it did not match the query."""
+
+
+@dataclass(frozen=True)
+class LoreHit:
+    """One lore file found by `search_lore`."""
+
+    lore_id: str
+    title: str
+    snippet: str
+    """A short excerpt of the body around the matched words."""
+    score: float
+    """Relevance, higher is better."""
+
+
+def check_memory(*, scope: str, session_id: str, npc: str, fact: str, kind: str) -> str:
+    """Validate a memory for `Memory.remember` and return the fact stripped.
+
+    Shared by every backend so that they refuse exactly the same inputs (with ValueError).
+    """
+    for name, value in (("scope", scope), ("session_id", session_id), ("npc", npc)):
+        if not value:
+            raise ValueError(f"a memory needs a {name}")
+    if kind not in MEMORY_KINDS:
+        raise ValueError(
+            f"unknown memory kind {kind!r}: use one of {', '.join(sorted(MEMORY_KINDS))}"
+        )
+    fact = fact.strip()
+    if not fact:
+        raise ValueError("a memory needs a fact")
+    if len(fact) > MAX_FACT_CHARS:
+        raise ValueError(f"a fact is at most {MAX_FACT_CHARS} characters (got {len(fact)})")
+    return fact
+
+
+@runtime_checkable
+class Memory(Protocol):
+    """NPC memory, scoped by spec (`scope`) and session, and lore search."""
+
+    async def remember(
+        self,
+        *,
+        scope: str,
+        session_id: str,
+        npc: str,
+        fact: str,
+        kind: str = "fact",
+        turn: int = 0,
+    ) -> None:
+        """Store a memory of `npc` in session `session_id` of spec `scope`.
+
+        `kind` is one of `MEMORY_KINDS`. A fact longer than `MAX_FACT_CHARS`, empty, or of an
+        unknown kind is refused with ValueError (see `check_memory`). Remembering a fact this
+        NPC already holds with the same kind in the same session is a no-op, so seeding the
+        spec's `knows` again on resume does not duplicate them.
+        """
+        ...
+
+    async def recall(
+        self, *, scope: str, session_id: str, npc: str, query: str = "", limit: int = 8
+    ) -> list[MemoryHit]:
+        """What `npc` remembers: at most `limit` memories, best first.
+
+        Only this NPC's memories — never another NPC's — from this session, plus its
+        `encounter-log` memories from other sessions of the same scope. Memories matching any
+        word of `query` come first, most relevant first (ties: most recent first); the rest
+        of `limit` is filled with the most recent others (score 0.0). With an empty query,
+        simply the most recent first. The query is plain words: quotes, operators and other
+        punctuation are ignored, never an error.
+        """
+        ...
+
+    async def index_lore(self, lore: Iterable[Lore]) -> None:
+        """Replace the whole lore index with `lore` (title, keywords and body are searched)."""
+        ...
+
+    async def search_lore(self, query: str, limit: int = 3) -> list[LoreHit]:
+        """Lore matching any word of `query`, best first; a title or keyword match outranks a
+        mention in the body. Punctuation in the query is ignored, never an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; calling it twice is harmless."""
+        ...

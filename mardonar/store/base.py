@@ -1,0 +1,111 @@
+"""What the engine needs from a store: sessions, the character registry and XP awards.
+
+One Protocol, one file per backend (`sqlite.py` embedded by default, Redis in production).
+The methods are async because the Redis backend talks to `redis.asyncio`; the SQLite backend
+simply runs its (sub-millisecond) statements inline. The same test suite
+(`tests/test_store.py`) runs against every backend, so the docstrings below are the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["SessionStore", "StoredSession", "TurnConflict"]
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """One session as stored: a few indexed fields plus the engine's own JSON."""
+
+    id: str
+    spec_id: str
+    status: str
+    """`active`, `resolved` or `ended` (the store does not interpret it beyond filtering)."""
+    turn: int
+    """The turn number; saves compare-and-set on it (see `SessionStore.save_session`)."""
+    data: str
+    """The session JSON, opaque to the store."""
+    updated_at: str
+    """When it was last saved, ISO-8601 in UTC."""
+
+
+class TurnConflict(Exception):
+    """Someone else already wrote this turn (or created this session): nothing was changed.
+
+    The engine reloads the session and re-runs or drops its turn; it never overwrites.
+    """
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Sessions, the player/character registry and the XP award ledger."""
+
+    async def load_session(self, session_id: str) -> StoredSession | None:
+        """The stored session, or None if there is none with this id."""
+        ...
+
+    async def save_session(
+        self,
+        session_id: str,
+        *,
+        spec_id: str,
+        status: str,
+        turn: int,
+        data: str,
+        expected_turn: int | None,
+    ) -> None:
+        """Write a session atomically, as a compare-and-set on its turn number.
+
+        `expected_turn=None` creates the session and raises `TurnConflict` if it already
+        exists. Otherwise the write happens only if the stored turn equals `expected_turn`;
+        if it does not (or the session does not exist) `TurnConflict` is raised and nothing
+        changes. Writers should advance `turn` on every save they want protected: two writers
+        that both save turn 5 over turn 5 cannot tell each other apart.
+        """
+        ...
+
+    async def latest_session(
+        self, spec_id: str, *, status: str | None = "active"
+    ) -> StoredSession | None:
+        """The most recently saved session of `spec_id` (with `status`, unless None).
+
+        This is what `mardonar play --resume` continues. "Most recently" is the order of the
+        saves themselves, not of clock readings that may tie.
+        """
+        ...
+
+    async def list_sessions(self, spec_id: str | None = None) -> list[StoredSession]:
+        """Every session (of `spec_id`, unless None), most recently saved first."""
+        ...
+
+    async def get_character(self, player_id: str) -> dict[str, Any] | None:
+        """The character registered for a player, or None (a fresh copy: mutate freely)."""
+        ...
+
+    async def set_character(self, player_id: str, character: dict[str, Any]) -> None:
+        """Register (or replace) a player's character; it must be JSON-serializable."""
+        ...
+
+    async def list_characters(self) -> dict[str, dict[str, Any]]:
+        """Every registered character, by player id."""
+        ...
+
+    async def record_award(
+        self, encounter_id: str, player_id: str, *, xp: int, items: list[str]
+    ) -> bool:
+        """Record what a player earned in an encounter, once.
+
+        Idempotent by `(encounter_id, player_id)`: returns True if this call recorded it,
+        False if an award was already there (which is then left untouched). This is what
+        keeps a resolve that is retried after a crash from paying out twice.
+        """
+        ...
+
+    async def awards(self, encounter_id: str) -> dict[str, dict[str, Any]]:
+        """The awards of an encounter: `{player_id: {"xp": int, "items": [str, ...]}}`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; calling it twice is harmless."""
+        ...

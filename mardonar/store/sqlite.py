@@ -1,0 +1,339 @@
+"""The embedded store: sessions, registries and awards in DATA_DIR/mardonar.db (stdlib sqlite3).
+
+Why it is built the way it is:
+
+* **One connection, statements inline.** Each call is a single indexed statement that takes
+  well under a millisecond, so handing it to a thread pool would cost more than it saves.
+  The connection may be used from other threads (a TUI worker, `asyncio.to_thread`), so it
+  is opened with `check_same_thread=False` and every use holds a lock.
+* **WAL + busy_timeout.** Readers never block the writer, and a second process (a `play` and
+  a `tally` at once, or the memory's own connection to the same file) waits up to 5 s for
+  the write lock instead of failing at once.
+* **Every write in a `BEGIN IMMEDIATE` transaction.** A crash leaves the previous state or
+  the new one, never half. IMMEDIATE takes the write lock up front: a deferred transaction
+  that reads and then writes cannot be retried by the busy handler in WAL mode and would fail
+  with SQLITE_BUSY under contention.
+* **Versioned schema.** `migrate()` applies numbered steps once, recorded per component in a
+  `mardonar_schema` table. (SQLite's `user_version` is one number per file, and this file is
+  shared by two independent components — this store and the NPC memory — that each need
+  their own migration counter.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mardonar.errors import ConfigError
+from mardonar.store.base import StoredSession, TurnConflict
+
+__all__ = ["SqliteStore", "connect", "migrate", "utc_now", "write_transaction"]
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a writer waits for another connection's write lock before giving up."""
+
+Migration = Sequence[str]
+"""One schema step: statements run together in one transaction."""
+
+_STORE_MIGRATIONS: Sequence[Migration] = (
+    (
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            spec_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            turn INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            save_seq INTEGER NOT NULL
+        )
+        """,
+        # save_seq orders saves exactly; clock readings tie (Windows ticks every ~15 ms).
+        "CREATE INDEX sessions_by_spec ON sessions (spec_id, save_seq)",
+        "CREATE INDEX sessions_by_seq ON sessions (save_seq)",
+        """
+        CREATE TABLE characters (
+            player_id TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE awards (
+            encounter_id TEXT NOT NULL,
+            player_id TEXT NOT NULL,
+            xp INTEGER NOT NULL,
+            items TEXT NOT NULL,
+            awarded_at TEXT NOT NULL,
+            PRIMARY KEY (encounter_id, player_id)
+        )
+        """,
+    ),
+)
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC, e.g. `2025-01-31T12:00:00.123456+00:00`."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating it and its folder if needed) a database file the way Mardonar uses it.
+
+    Raises `ConfigError` naming the file when it cannot be opened or is not a database.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; write_transaction() opens them.
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except (OSError, sqlite3.Error) as error:
+        raise ConfigError(f"cannot open the database {path}: {error}; check DATA_DIR") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed turn survives a power cut too; one fsync per turn is cheap.
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error as error:
+        conn.close()
+        raise ConfigError(
+            f"{path} is not a usable Mardonar database ({error}); move it aside to start afresh"
+        ) from None
+    return conn
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block as one transaction holding the write lock: all of it, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        # Also after a failed COMMIT: a transaction left open would refuse the next BEGIN.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(
+    conn: sqlite3.Connection, component: str, migrations: Sequence[Migration], path: Path
+) -> None:
+    """Bring `component`'s tables up to `len(migrations)`, applying each missing step once.
+
+    Runs in one write transaction, so two processes opening a fresh file at the same moment
+    cannot both apply a step. A file written by a newer Mardonar is refused with a
+    `ConfigError` rather than misread.
+    """
+    try:
+        with write_transaction(conn):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS mardonar_schema"
+                " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            row = conn.execute(
+                "SELECT version FROM mardonar_schema WHERE component = ?", (component,)
+            ).fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(migrations):
+                raise ConfigError(
+                    f"{path} was written by a newer Mardonar ({component} schema {version},"
+                    f" this version knows {len(migrations)}); upgrade Mardonar"
+                )
+            for step in migrations[version:]:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO mardonar_schema (component, version) VALUES (?, ?)"
+                " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                (component, len(migrations)),
+            )
+    except sqlite3.Error as error:
+        raise ConfigError(
+            f"{path} is not a usable Mardonar database ({error}); move it aside to start afresh"
+        ) from None
+
+
+class SqliteStore:
+    """`SessionStore` on an embedded SQLite file (DATA_DIR/mardonar.db by convention)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = connect(self.path)
+        try:
+            migrate(self._conn, "store", _STORE_MIGRATIONS, self.path)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"{self!r} is closed")
+            yield self._conn
+
+    # ------------------------------------------------------------------------ sessions
+
+    async def load_session(self, session_id: str) -> StoredSession | None:
+        """The stored session, or None if there is none with this id."""
+        with self._connection() as conn:
+            row = conn.execute(f"{_SESSION_SELECT} WHERE id = ?", (session_id,)).fetchone()
+        return _session(row) if row else None
+
+    async def save_session(
+        self,
+        session_id: str,
+        *,
+        spec_id: str,
+        status: str,
+        turn: int,
+        data: str,
+        expected_turn: int | None,
+    ) -> None:
+        """Create (`expected_turn=None`) or compare-and-set on the turn; see the Protocol."""
+        with self._connection() as conn, write_transaction(conn):
+            now = utc_now()
+            seq = conn.execute("SELECT COALESCE(MAX(save_seq), 0) + 1 FROM sessions").fetchone()
+            if expected_turn is None:
+                cursor = conn.execute(
+                    "INSERT INTO sessions (id, spec_id, status, turn, data, updated_at, save_seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (session_id, spec_id, status, turn, data, now, seq[0]),
+                )
+                if cursor.rowcount != 1:
+                    raise TurnConflict(f"session {session_id!r} already exists")
+                return
+            cursor = conn.execute(
+                "UPDATE sessions SET spec_id = ?, status = ?, turn = ?, data = ?,"
+                " updated_at = ?, save_seq = ? WHERE id = ? AND turn = ?",
+                (spec_id, status, turn, data, now, seq[0], session_id, expected_turn),
+            )
+            if cursor.rowcount != 1:
+                row = conn.execute(
+                    "SELECT turn FROM sessions WHERE id = ?", (session_id,)
+                ).fetchone()
+                found = "does not exist" if row is None else f"is at turn {row[0]}"
+                raise TurnConflict(f"session {session_id!r} {found}, not at turn {expected_turn}")
+
+    async def latest_session(
+        self, spec_id: str, *, status: str | None = "active"
+    ) -> StoredSession | None:
+        """The most recently saved session of `spec_id` (with `status`, unless None)."""
+        query = f"{_SESSION_SELECT} WHERE spec_id = ?"
+        params: tuple[str, ...] = (spec_id,)
+        if status is not None:
+            query += " AND status = ?"
+            params += (status,)
+        with self._connection() as conn:
+            row = conn.execute(f"{query} ORDER BY save_seq DESC LIMIT 1", params).fetchone()
+        return _session(row) if row else None
+
+    async def list_sessions(self, spec_id: str | None = None) -> list[StoredSession]:
+        """Every session (of `spec_id`, unless None), most recently saved first."""
+        with self._connection() as conn:
+            if spec_id is None:
+                rows = conn.execute(f"{_SESSION_SELECT} ORDER BY save_seq DESC").fetchall()
+            else:
+                rows = conn.execute(
+                    f"{_SESSION_SELECT} WHERE spec_id = ? ORDER BY save_seq DESC", (spec_id,)
+                ).fetchall()
+        return [_session(row) for row in rows]
+
+    # ------------------------------------------------------------------------ registry
+
+    async def get_character(self, player_id: str) -> dict[str, Any] | None:
+        """The character registered for a player, or None."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM characters WHERE player_id = ?", (player_id,)
+            ).fetchone()
+        return _json_object(row[0]) if row else None
+
+    async def set_character(self, player_id: str, character: dict[str, Any]) -> None:
+        """Register (or replace) a player's character."""
+        data = json.dumps(character, ensure_ascii=False, sort_keys=True)  # TypeError first
+        with self._connection() as conn, write_transaction(conn):
+            conn.execute(
+                "INSERT INTO characters (player_id, data, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (player_id) DO UPDATE"
+                " SET data = excluded.data, updated_at = excluded.updated_at",
+                (player_id, data, utc_now()),
+            )
+
+    async def list_characters(self) -> dict[str, dict[str, Any]]:
+        """Every registered character, by player id."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT player_id, data FROM characters ORDER BY player_id"
+            ).fetchall()
+        return {str(player_id): _json_object(data) for player_id, data in rows}
+
+    # ------------------------------------------------------------------------ awards
+
+    async def record_award(
+        self, encounter_id: str, player_id: str, *, xp: int, items: list[str]
+    ) -> bool:
+        """Record an award once; False if `(encounter_id, player_id)` already has one."""
+        if xp < 0:
+            raise ValueError(f"xp must be 0 or more, not {xp}")
+        encoded = json.dumps([str(item) for item in items], ensure_ascii=False)
+        with self._connection() as conn, write_transaction(conn):
+            cursor = conn.execute(
+                "INSERT INTO awards (encounter_id, player_id, xp, items, awarded_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (encounter_id, player_id, xp, encoded, utc_now()),
+            )
+            return cursor.rowcount == 1
+
+    async def awards(self, encounter_id: str) -> dict[str, dict[str, Any]]:
+        """The awards of an encounter: `{player_id: {"xp": int, "items": [...]}}`."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT player_id, xp, items FROM awards WHERE encounter_id = ? ORDER BY player_id",
+                (encounter_id,),
+            ).fetchall()
+        return {
+            str(player_id): {"xp": int(xp), "items": list(json.loads(items))}
+            for player_id, xp, items in rows
+        }
+
+    async def close(self) -> None:
+        """Close the connection; calling it twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+_SESSION_SELECT = "SELECT id, spec_id, status, turn, data, updated_at FROM sessions"
+
+
+def _session(row: tuple[Any, ...]) -> StoredSession:
+    id_, spec_id, status, turn, data, updated_at = row
+    return StoredSession(
+        id=str(id_),
+        spec_id=str(spec_id),
+        status=str(status),
+        turn=int(turn),
+        data=str(data),
+        updated_at=str(updated_at),
+    )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("a stored character is not a JSON object")
+    return value

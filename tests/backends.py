@@ -1,0 +1,93 @@
+"""Every store and memory backend behind the same two fixtures, `store` and `memory`.
+
+tests/test_store.py and tests/test_memory.py run unchanged against each backend listed in
+`STORE_BACKENDS` / `MEMORY_BACKENDS`. To add one (Redis, GraphMCP …), write a builder like
+`_sqlite_store` below — it may start a server through `request.getfixturevalue(...)` — and
+add ONE line to the dict; the fixture's params follow the dict.
+
+The fixtures return a *factory*, not an open backend: each call opens a new client on the
+same data, so a test can close and reopen (persistence) or open two clients at once
+(conflicts), and each test opens its clients inside its own `asyncio.run`. That matters for
+`redis.asyncio`, whose connections belong to the event loop that made them. Use:
+
+    def test_something(store: StoreFactory) -> None:
+        async def scenario() -> None:
+            async with opened(store) as s:
+                ...
+        asyncio.run(scenario())
+
+Test modules import the fixtures by name (`from tests.backends import store  # noqa: F401`,
+plus a file-level `# ruff: noqa: F811`, as fixture arguments shadow the import). That needs
+no conftest.py, and unlike `pytest_plugins` it imports this file only once (no
+"cannot be rewritten" warning). There is no pytest-asyncio: each test drives its coroutine
+with `asyncio.run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pytest
+
+from mardonar.memory.base import Memory
+from mardonar.store.base import SessionStore
+
+StoreFactory = Callable[[], SessionStore]
+MemoryFactory = Callable[[], Memory]
+
+
+def _sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    from mardonar.store.sqlite import SqliteStore
+
+    path = tmp_path / "data" / "mardonar.db"  # a folder that does not exist yet, on purpose
+    return lambda: SqliteStore(path)
+
+
+def _sqlite_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFactory:
+    from mardonar.memory.sqlite import SqliteMemory
+
+    path = tmp_path / "data" / "mardonar.db"
+    return lambda: SqliteMemory(path)
+
+
+STORE_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
+    "sqlite": _sqlite_store,
+}
+"""Backend name (the test id) → builder of a factory for that backend."""
+
+MEMORY_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], MemoryFactory]] = {
+    "sqlite": _sqlite_memory,
+}
+"""Backend name (the test id) → builder of a factory for that backend."""
+
+
+@pytest.fixture(params=list(STORE_BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """A factory of clients of one store backend, on data private to this test."""
+    return STORE_BACKENDS[request.param](request, tmp_path)
+
+
+@pytest.fixture(params=list(MEMORY_BACKENDS))
+def memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFactory:
+    """A factory of clients of one memory backend, on data private to this test."""
+    return MEMORY_BACKENDS[request.param](request, tmp_path)
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+@asynccontextmanager
+async def opened(factory: Callable[[], C]) -> AsyncIterator[C]:
+    """Open a client from `factory` and close it however the block ends."""
+    client = factory()
+    try:
+        yield client
+    finally:
+        await client.close()
