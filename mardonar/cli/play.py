@@ -1,13 +1,54 @@
-"""`mardonar play` (issue #3)."""
+"""`mardonar play SPEC`: playtest an encounter in the terminal."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
 
-from mardonar.cli._common import not_built_yet
+import typer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("play", help="Not built yet (issue #3).")
-    def _play() -> None:
-        not_built_yet("play", 3)
+    @app.command("play")
+    def play(
+        spec: str = typer.Argument(..., help="A spec file, or a spec id found in specs/."),
+        seed: int | None = typer.Option(
+            None, "--seed", help="Dice seed: the same seed and input give the same rolls."
+        ),
+        party: Path | None = typer.Option(
+            None, "--party", help="Party file (default: party.yaml)."
+        ),
+        speaker: str | None = typer.Option(
+            None, "--as", help="Which party member speaks first (player id or name)."
+        ),
+        transcript: Path | None = typer.Option(
+            None,
+            "--transcript",
+            help="Where to write the transcript (default: transcripts/<spec-id>-<UTC time>.jsonl).",
+        ),
+        model: str | None = typer.Option(
+            None, "--model", help="Model name; `offline` forces the built-in offline narrator."
+        ),
+        resume: bool = typer.Option(
+            False, "--resume", help="Continue the most recent unfinished session of this spec."
+        ),
+        plain: bool = typer.Option(
+            False, "--plain", help="The plain line REPL instead of the TUI."
+        ),
+    ) -> None:
+        """Playtest SPEC: each line you type is one player message; /help for commands."""
+        import asyncio
+
+        from mardonar.channels.terminal.session import play_plain
+
+        code = asyncio.run(
+            play_plain(
+                spec,
+                seed=seed,
+                party=party,
+                speaker=speaker,
+                transcript=transcript,
+                model=model,
+                resume=resume,
+            )
+        )
+        raise typer.Exit(code)

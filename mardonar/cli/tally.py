@@ -1,13 +1,36 @@
-"""`mardonar tally` (issue #3)."""
+"""`mardonar tally`: per-spec run counts from DATA_DIR/tally.json."""
 
 from __future__ import annotations
 
 import typer
 
-from mardonar.cli._common import not_built_yet
-
 
 def register(app: typer.Typer) -> None:
-    @app.command("tally", help="Not built yet (issue #3).")
-    def _tally() -> None:
-        not_built_yet("tally", 3)
+    @app.command("tally")
+    def tally(
+        as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    ) -> None:
+        """Per-spec run counts (encounters resolved or ended)."""
+        import json
+
+        from mardonar.config import load_settings
+        from mardonar.files import TALLY_FILE, read_tally
+
+        settings = load_settings()
+        counts = read_tally(settings.data_dir)
+        if as_json:
+            typer.echo(json.dumps(counts, indent=2, sort_keys=True))
+            return
+        if not counts:
+            typer.echo(f"No runs yet ({settings.data_dir / TALLY_FILE} is empty or missing).")
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"Runs per spec ({settings.data_dir / TALLY_FILE})")
+        table.add_column("spec")
+        table.add_column("runs", justify="right")
+        for spec_id, runs in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(spec_id, str(runs))
+        table.add_row("total", str(sum(counts.values())), style="bold")
+        Console().print(table)

@@ -52,9 +52,13 @@ def spec_gm_view(spec: Spec) -> str:
         if npc.knows:
             out.append("  knows: " + " | ".join(npc.knows))
         if npc.secrets:
-            out.append("  secrets (only after a successful check on this NPC): " + " | ".join(npc.secrets))
+            out.append(
+                "  secrets (only after a successful check on this NPC): " + " | ".join(npc.secrets)
+            )
     if spec.checks:
-        out.append("## Checks (call skill_check with the id when the trigger happens; DCs are fixed)")
+        out.append(
+            "## Checks (call skill_check with the id when the trigger happens; DCs are fixed)"
+        )
         for check in spec.checks:
             line = f"- {check.id}: {check.skill} DC {check.dc}"
             if check.npc:

@@ -72,9 +72,7 @@ def parse(text: str, file: str) -> tuple[Located | None, list[Finding]]:
         located = load_yaml(text)
     except YamlSyntaxError as error:
         return None, [finding(file, error.mark.line, error.mark.col, "M101", error.message)]
-    problems = [
-        finding(file, p.mark.line, p.mark.col, p.code, p.message) for p in located.problems
-    ]
+    problems = [finding(file, p.mark.line, p.mark.col, p.code, p.message) for p in located.problems]
     return located, problems
 
 
@@ -383,9 +381,7 @@ def lint_lore(text: str, file: str, stem: str) -> FileResult:
         return FileResult(findings)
     located, problems = parse(front, file)
     offset = first_line - 1
-    shifted = [
-        finding(f.path, f.line + offset, f.col, f.code, f.message) for f in problems
-    ]
+    shifted = [finding(f.path, f.line + offset, f.col, f.code, f.message) for f in problems]
     if located is not None and located.data is not None:
         _, more = _validate(located, LoreFrontMatter, file, "front matter")
         shifted += [finding(f.path, f.line + offset, f.col, f.code, f.message) for f in more]
@@ -478,15 +474,18 @@ def test_plan_references(
                             )
                         )
         speaker = case.get("as")
-        if isinstance(speaker, str) and ctx.players is not None:
-            if speaker.casefold() not in ctx.players:
-                findings.append(
-                    _at(
-                        file,
-                        located.value_mark(("cases", index, "as")),
-                        "M302",
-                        f"cases[{index}].as: no player '{speaker}' in party.yaml"
-                        + _did_you_mean(speaker, ctx.players),
-                    )
+        if (
+            isinstance(speaker, str)
+            and ctx.players is not None
+            and speaker.casefold() not in ctx.players
+        ):
+            findings.append(
+                _at(
+                    file,
+                    located.value_mark(("cases", index, "as")),
+                    "M302",
+                    f"cases[{index}].as: no player '{speaker}' in party.yaml"
+                    + _did_you_mean(speaker, ctx.players),
                 )
+            )
     return findings

@@ -8,6 +8,8 @@ an unchanged tree costs a hash per file.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -144,7 +146,7 @@ def default_paths(cwd: Path) -> list[Path]:
 def _load_quietly(path: Path, model: type[Persona] | type[Party]) -> Persona | Party | None:
     """A persona or party to check others against; its own findings come from its own job."""
     try:
-        located, problems = parse(path.read_text(encoding="utf-8"), str(path))
+        located, _ = parse(path.read_text(encoding="utf-8"), str(path))
         if located is None or not isinstance(located.data, dict):
             return None
         return model.model_validate(located.data)
@@ -216,6 +218,17 @@ def cache_dir() -> Path:
     return Path(base) / "mardonar"
 
 
+@functools.cache
+def cache_version() -> str:
+    """The version and the source of mardonar.content: results are only valid for the code
+    that produced them, and a `git pull` in a checkout changes lint but not __version__."""
+    digest = hashlib.blake2b(__version__.encode(), digest_size=8)
+    for source in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+        with contextlib.suppress(OSError):
+            digest.update(source.read_bytes())
+    return f"{__version__}+{digest.hexdigest()}"
+
+
 class ResultCache:
     """Per-file results keyed by content hash, kind, name and repository context."""
 
@@ -226,8 +239,9 @@ class ResultCache:
         if path is not None:
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
-                if loaded.get("version") == __version__:
-                    self.entries = loaded.get("entries", {})
+                entries = loaded.get("entries")
+                if loaded.get("version") == cache_version() and isinstance(entries, dict):
+                    self.entries = entries
             except (OSError, ValueError, AttributeError):
                 self.entries = {}
 
@@ -245,12 +259,16 @@ class ResultCache:
         entry = self.entries.get(key)
         if entry is None:
             return None
+        try:  # a damaged entry is a miss, never a crash
+            spec = entry.get("spec")
+            result = FileResult(
+                [Finding.from_dict(f) for f in entry["findings"]],  # type: ignore[attr-defined]
+                spec=SpecSummary(**spec) if isinstance(spec, dict) else None,
+            )
+        except (AttributeError, KeyError, TypeError):
+            return None
         self.used[key] = entry
-        spec = entry.get("spec")
-        return FileResult(
-            [Finding.from_dict(f) for f in entry["findings"]],  # type: ignore[attr-defined]
-            spec=SpecSummary(**spec) if isinstance(spec, dict) else None,
-        )
+        return result
 
     def put(self, key: str, result: FileResult) -> None:
         self.used[key] = {
@@ -271,7 +289,7 @@ class ResultCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lint-cache-")
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"version": __version__, "entries": merged}, out)
+                json.dump({"version": cache_version(), "entries": merged}, out)
             os.replace(tmp, self.path)
         except OSError:
             pass  # a cache that cannot be written only costs speed next time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mardonar.content.lint.findings import Finding, finding
+from mardonar.content.models import SLUG_PATTERN
 from mardonar.content.yamlpos import Located, Path
 
 _EXPECTED = {
@@ -169,12 +171,22 @@ def validation_findings(
     return findings
 
 
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def _value_message(item: Any) -> str:
     kind = item["type"]
     ctx = item.get("ctx") or {}
     value = item.get("input")
     got = f", got {_kind_of(value)}"
     if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        choices = re.fullmatch(r"\^\(([\w|-]+)\)\$", pattern)
+        if choices:  # e.g. ^(active|resolved|ended)$
+            return f"must be one of {_or(choices.group(1).split('|'))}{got}"
+        if pattern != SLUG_PATTERN:
+            return f"must match the pattern {pattern}{got}"
         return (
             "must be a slug: lowercase letters, digits and single hyphens (e.g. 'grukk' or "
             f"'intimidate-grukk'){got}"
@@ -188,11 +200,12 @@ def _value_message(item: Any) -> str:
         }[kind]
         return f"must be {bounds}{got}"
     if kind == "enum":
-        return f"must be one of {ctx.get('expected', '')}{got}".replace("'", "")
+        return f"must be one of {str(ctx.get('expected', '')).replace(chr(39), '')}{got}"
     if kind == "too_short":
         if ctx.get("min_length") == 1 and isinstance(value, str):
             return "must not be empty"
-        return f"needs at least {ctx.get('min_length')} entr{'y' if ctx.get('min_length') == 1 else 'ies'}"
+        least = ctx.get("min_length")
+        return f"needs at least {least} entr{'y' if least == 1 else 'ies'}"
     if kind == "too_long":
         return f"is too long (at most {ctx.get('max_length')}){got}"
     if kind == "string_too_short":

@@ -1,0 +1,128 @@
+"""Everything one encounter needs from the author's repository, loaded and checked.
+
+A spec that does not lint is refused before anything runs (exit 2), with its first
+finding and a pointer to `mardonar lint` for the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mardonar.content.lint.rules import split_front_matter
+from mardonar.content.models import Lore as LoreDoc
+from mardonar.content.models import LoreFrontMatter, Party, Persona, Spec
+from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root
+from mardonar.content.yamlpos import load_yaml
+from mardonar.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    spec: Spec
+    spec_path: Path
+    spec_sha256: str
+    persona: Persona
+    persona_sha256: str
+    party: Party
+    party_path: Path
+    lore: tuple[LoreDoc, ...]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def resolve_spec_path(spec: str, cwd: Path) -> Path:
+    """A spec argument is a path, or an id found in specs/ of the current repository."""
+    candidate = Path(spec)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise UsageError(f"{spec}: no such spec file", exit_code=2)
+        return candidate.resolve()
+    root = find_root(cwd)
+    if root is None:
+        raise UsageError(
+            f"spec '{spec}': no {PERSONA_FILE} in {cwd} or above, so there is no specs/ folder "
+            "to look in; give the spec's path instead",
+            exit_code=2,
+        )
+    for suffix in (".yaml", ".yml"):
+        path = root / SPECS_DIR / f"{spec}{suffix}"
+        if path.is_file():
+            return path
+    known = sorted(p.stem for p in (root / SPECS_DIR).glob("*.yaml") if ".test" not in p.name)
+    hint = f" (known: {', '.join(known)})" if known else ""
+    raise UsageError(f"spec '{spec}': no {SPECS_DIR}/{spec}.yaml in {root}{hint}", exit_code=2)
+
+
+def _data(path: Path) -> Any:
+    return load_yaml(path.read_text(encoding="utf-8")).data
+
+
+def load_lore(root: Path) -> tuple[LoreDoc, ...]:
+    folder = root / LORE_DIR
+    docs: list[LoreDoc] = []
+    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        text = path.read_text(encoding="utf-8")
+        front, body, _ = split_front_matter(text)
+        meta = LoreFrontMatter()
+        if front is not None:
+            data = load_yaml(front).data
+            if isinstance(data, dict):
+                meta = LoreFrontMatter.model_validate(data)
+        title = meta.title or next(
+            (line.lstrip("#").strip() for line in body.splitlines() if line.startswith("#")),
+            path.stem,
+        )
+        docs.append(
+            LoreDoc(id=path.stem, title=title, keywords=tuple(meta.keywords), body=body.strip())
+        )
+    return tuple(docs)
+
+
+def load_bundle(spec: str, *, cwd: Path, party: Path | None = None) -> Bundle:
+    """Load and lint a spec with its repository's persona, party and lore."""
+    from mardonar.content.lint.runner import run_lint
+
+    spec_path = resolve_spec_path(spec, cwd)
+    root = find_root(spec_path.parent)
+    if root is None:
+        raise UsageError(
+            f"{spec_path}: no {PERSONA_FILE} in its folder or any folder above it; a spec is "
+            "played inside a Mardonar repository (see `mardonar new spec`)",
+            exit_code=2,
+        )
+    party_path = (party or root / PARTY_FILE).resolve()
+    if not party_path.is_file():
+        raise UsageError(
+            f"{party_path}: no party file; write one (see docs/spec-format.md) or pass --party",
+            exit_code=2,
+        )
+    targets = [spec_path, root / PERSONA_FILE, party_path]
+    if (root / LORE_DIR).is_dir():
+        targets.append(root / LORE_DIR)
+    report = run_lint(targets)
+    errors = [f for f in report.findings if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UsageError(
+            f"{first.path}:{first.line}:{first.col}: {first.message} [{first.code}]{more}; "
+            "run `mardonar lint` to see every problem",
+            exit_code=2,
+        )
+    return Bundle(
+        root=root,
+        spec=Spec.model_validate(_data(spec_path)),
+        spec_path=spec_path,
+        spec_sha256=sha256_of(spec_path),
+        persona=Persona.model_validate(_data(root / PERSONA_FILE)),
+        persona_sha256=sha256_of(root / PERSONA_FILE),
+        party=Party.model_validate(_data(party_path)),
+        party_path=party_path,
+        lore=load_lore(root),
+    )

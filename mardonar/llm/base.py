@@ -1,0 +1,89 @@
+"""The one interface every model backend implements.
+
+Messages and tool schemas go in; text deltas and complete tool calls stream out, then one
+`Finish`. The offline narrator, the scripted test model, the OpenAI-compatible backends
+(LiteLLM, Ollama, vLLM…) and the replay cassette all implement `LLM`, so the turn loop never
+knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model asked for. `arguments` is the raw JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None  # the tool's name on a tool message
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it is for and a JSON Schema of arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    temperature: float | None = None
+    max_tokens: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+Chunk = TextDelta | ToolCall | Finish
+
+
+class LLMError(Exception):
+    """The backend could not answer (unreachable, timed out, refused). The turn goes on with
+    a fallback; the message says what failed, never a secret."""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model with tools."""
+
+    @property
+    def name(self) -> str:
+        """What the start-up line and the transcript header call this backend and model."""
+        ...
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        """Answer `request`: any number of `TextDelta` and `ToolCall`, then one `Finish`.
+        Raises `LLMError` when the backend fails."""
+        ...

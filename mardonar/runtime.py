@@ -1,0 +1,72 @@
+"""Wiring: settings + bundle → an Engine with its store, memory and model.
+
+Every front end (plain REPL, TUI, Discord) builds its engine here, so they all run the
+same parts the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mardonar.config import Settings
+    from mardonar.content.bundle import Bundle
+    from mardonar.engine.loop import Engine, Subscriber
+    from mardonar.memory.base import Memory
+    from mardonar.store.base import SessionStore
+
+DB_FILE = "mardonar.db"
+
+
+@dataclass
+class Runtime:
+    engine: Engine
+    store: SessionStore
+    memory: Memory
+    backend: str
+
+    async def close(self) -> None:
+        await self.memory.close()
+        await self.store.close()
+
+
+def open_runtime(
+    bundle: Bundle,
+    settings: Settings,
+    *,
+    model: str | None,
+    seed: int,
+    subscribers: Iterable[Subscriber] = (),
+    data_dir: Path | None = None,
+) -> Runtime:
+    from mardonar.engine.loop import Engine
+    from mardonar.errors import ConfigError
+    from mardonar.llm.select import select_llm
+    from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.store.sqlite import SqliteStore
+
+    folder = data_dir or settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
+            "writable folder"
+        ) from None
+    store = SqliteStore(folder / DB_FILE)
+    memory = SqliteMemory(folder / DB_FILE)
+    llm, backend = select_llm(bundle, settings, model=model, seed=seed)
+    engine = Engine(
+        bundle,
+        llm=llm,
+        store=store,
+        memory=memory,
+        data_dir=folder,
+        context_budget=settings.mardonar_context_budget,
+        max_tool_rounds=settings.mardonar_max_tool_rounds,
+        subscribers=subscribers,
+    )
+    return Runtime(engine=engine, store=store, memory=memory, backend=backend)
