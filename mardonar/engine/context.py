@@ -9,6 +9,7 @@ turn 10 does.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,9 +110,15 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9'-]+", text.lower()))
 
 
+@functools.lru_cache(maxsize=4096)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])")
+
+
 def mentions(text: str, phrase: str) -> bool:
-    """Whole-word (or whole-phrase) match, case-insensitive."""
-    return re.search(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])", text.lower()) is not None
+    """Whole-word (or whole-phrase) match, case-insensitive. Called for every keyword of
+    every check, outcome and lore file each turn, hence the compiled-pattern cache."""
+    return _phrase_pattern(phrase).search(text.lower()) is not None
 
 
 def _fit(text: str, tokens: int) -> str:
