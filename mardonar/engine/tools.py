@@ -303,10 +303,10 @@ class Toolbox:
             if check.npc:
                 npc = spec.npc(check.npc)
                 if success and npc is not None and npc.secrets:
-                    known = session.revealed_secrets.setdefault(npc.id, [])
-                    new = [s for s in npc.secrets if s not in known]
+                    revealed = session.revealed_secrets.setdefault(npc.id, [])
+                    new = [secret for secret in npc.secrets if secret not in revealed]
                     if new:
-                        known.extend(new)
+                        revealed.extend(new)
                         result["revealed_secrets"] = new
                 if check.npc not in session.npcs_in_play:
                     session.npcs_in_play.append(check.npc)

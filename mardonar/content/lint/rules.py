@@ -8,7 +8,7 @@ everything in one run, never only the first problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +121,7 @@ def _at(file: str, mark: Mark, code: str, message: str) -> Finding:
     return finding(file, mark.line, mark.col, code, message)
 
 
-def _did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+def _did_you_mean(word: str, choices: Collection[str]) -> str:
     close = suggest(word, sorted(choices))
     return f"; did you mean '{close}'?" if close else ""
 
