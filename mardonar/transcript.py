@@ -91,6 +91,7 @@ class TranscriptWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(path)
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
 
     def write_record(self, record: dict[str, Any]) -> None:
@@ -107,6 +108,29 @@ class TranscriptWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Mend a transcript whose writer was killed mid-line, before appending to it: the next
+    record would otherwise share the torn line and the file would no longer be JSONL. A
+    tail that is a whole record only lacks its newline; anything else is cut off (every
+    complete line is kept)."""
+    try:
+        with open(path, "rb+") as file:
+            data = file.read()
+            if not data or data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            try:
+                whole = isinstance(json.loads(data[keep:]), dict)
+            except ValueError:
+                whole = False
+            if whole:
+                file.write(b"\n")
+            else:
+                file.truncate(keep)
+    except FileNotFoundError:
+        return
 
 
 def read_transcript(path: Path) -> Iterator[dict[str, Any]]:

@@ -93,9 +93,13 @@ async def finish(
 
     path = summary_path(data_dir, session.id)
     text = render_summary(bundle, session, turn, outcome_id, narrative, reason, xp, skipped, items)
+    # A summary already on disk means this encounter was counted before: the process died
+    # after finishing it but before the session save, and resume is finishing it again.
+    counted = path.exists()
     atomic_write_text(path, text)
     session.summary_path = str(path)
-    bump_tally(data_dir, spec.id)
+    if not counted:
+        bump_tally(data_dir, spec.id)
     for player, amount in xp.items():
         await store.record_award(session.id, player, xp=amount, items=items.get(player, []))
     log = f"Encounter {session.id}: " + (

@@ -67,7 +67,7 @@ class Session(BaseModel):
     started_at: str
     transcript: str | None = None
     participants: list[str] = Field(default_factory=list)
-    """Player ids of characters who spoke or rolled, in order of first appearance."""
+    """Player ids of characters who spoke or were rolled for, in order of first appearance."""
     history: list[HistoryEntry] = Field(default_factory=list)
     summary_lines: list[str] = Field(default_factory=list)
     """One compact line per turn older than the recent window (the rolling summary)."""
