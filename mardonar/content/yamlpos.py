@@ -9,6 +9,8 @@ recording the 1-based line and column of every value and every mapping key by it
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,11 @@ Path = tuple[str | int, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SCALAR_CONSTRUCTORS = SafeConstructor.yaml_constructors
+# Bounds on what one document may build: real content nests a few levels and holds a few
+# thousand values; deeper nesting would exhaust Python's recursion limit, and aliases that
+# multiply (`b: [*a, *a, ...]`, a "billion laughs") would expand exponentially.
+MAX_DEPTH = 100
+MAX_VALUES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,35 @@ class YamlSyntaxError(Exception):
         self.mark = mark
 
 
+class _Positions:
+    """Editor positions for parser marks.
+
+    YAML also ends lines at NEL (U+0085) and U+2028/U+2029, which editors do not (pasted
+    text carries them), and libyaml puts an error at the end of a file without a final
+    newline on a line past the last one. So when the text has such a character, or for an
+    error, the position is recounted from the mark's character index at \\n, \\r\\n and \\r
+    only: a finding's line is the line the author sees.
+    """
+
+    def __init__(self, text: str, *, recount: bool = False) -> None:
+        self.starts: list[int] | None = None
+        if recount or "\x85" in text or "\u2028" in text or "\u2029" in text:
+            self.starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+
+    def at_index(self, index: int) -> Mark:
+        starts = self.starts if self.starts is not None else [0]
+        line = bisect_right(starts, index) - 1
+        return Mark(line + 1, index - starts[line] + 1)
+
+    def of(self, mark: Any) -> Mark:
+        if self.starts is None:
+            return Mark(mark.line + 1, mark.column + 1)
+        return self.at_index(mark.index)
+
+    def node_mark(self, node: Node) -> Mark:
+        return self.at_index(node.start_mark.index)
+
+
 def _mark(node: Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -81,21 +117,28 @@ def load_yaml(text: str) -> Located:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         where = error.problem_mark or error.context_mark
-        mark = Mark(where.line + 1, where.column + 1) if where else Mark(1, 1)
+        mark = _Positions(text, recount=True).of(where) if where else Mark(1, 1)
         problem = error.problem or error.context or "not valid YAML"
         if error.context and error.problem and "expected a single document" not in problem:
             problem = f"{problem} ({error.context})"
+        if where and text[where.index : where.index + 1] == "\t":  # libyaml says only "found
+            problem = "found a tab"  # character that cannot start any token"
         raise YamlSyntaxError(_syntax_message(problem), mark) from None
     except yaml.YAMLError as error:  # e.g. ReaderError: a control character in the text
         mark = Mark(1, 1)
         position = getattr(error, "position", None)
         if isinstance(position, int):
-            before = text[:position]
-            mark = Mark(before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1)
+            # libyaml reports a byte offset into the UTF-8 text, PyYAML a character offset.
+            if _Loader is not yaml.SafeLoader:
+                position = len(text.encode("utf-8")[:position].decode("utf-8", "ignore"))
+            mark = _Positions(text, recount=True).at_index(position)
         raise YamlSyntaxError(_syntax_message(str(error).splitlines()[0]), mark) from None
+    except RecursionError:  # PyYAML's pure-Python composer (no libyaml) on deep nesting
+        message = "the document nests too deeply to read; simplify it"
+        raise YamlSyntaxError(message, Mark(1, 1)) from None
     located = Located(data=None)
     if root is not None:
-        builder = _Builder(located)
+        builder = _Builder(located, _Positions(text))
         located.data = builder.build(root, ())
     return located
 
@@ -110,18 +153,31 @@ def _syntax_message(problem: str) -> str:
 
 
 class _Builder:
-    def __init__(self, located: Located) -> None:
+    def __init__(self, located: Located, positions: _Positions) -> None:
         self.located = located
         self.constructor = SafeConstructor()
         self.active: set[int] = set()  # guards against recursive aliases (`&a [*a]`)
+        self.count = 0
+        # The common case (no YAML-only line breaks) keeps the parser's own line and column.
+        self._mark = _mark if positions.starts is None else positions.node_mark
 
     def build(self, node: Node, path: Path) -> Any:
-        self.located.values.setdefault(path, _mark(node))
+        self.located.values.setdefault(path, self._mark(node))
+        self.count += 1
+        if self.count > MAX_VALUES:  # the whole file is unusable: one finding, no more
+            message = (
+                f"the document expands to more than {MAX_VALUES} values (aliases that "
+                "multiply?); simplify it"
+            )
+            raise YamlSyntaxError(message, self._mark(node))
+        if len(path) > MAX_DEPTH:
+            message = f"the document nests deeper than {MAX_DEPTH} levels; simplify it"
+            raise YamlSyntaxError(message, self._mark(node))
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         if id(node) in self.active:
             self.located.problems.append(
-                YamlProblem("M101", _mark(node), "an alias refers to itself; remove the cycle")
+                YamlProblem("M101", self._mark(node), "an alias refers to itself; remove the cycle")
             )
             return None
         self.active.add(id(node))
@@ -140,7 +196,7 @@ class _Builder:
             self.located.problems.append(
                 YamlProblem(
                     "M101",
-                    _mark(node),
+                    self._mark(node),
                     f"unsupported YAML tag {node.tag!r}; remove the tag and write a plain value",
                 )
             )
@@ -149,7 +205,7 @@ class _Builder:
             return construct(self.constructor, node)
         except (ConstructorError, ValueError, OverflowError) as error:
             self.located.problems.append(
-                YamlProblem("M101", _mark(node), f"cannot read value {node.value!r}: {error}")
+                YamlProblem("M101", self._mark(node), f"cannot read value {node.value!r}: {error}")
             )
             return node.value
 
@@ -165,14 +221,14 @@ class _Builder:
                 self.located.problems.append(
                     YamlProblem(
                         "M101",
-                        _mark(key_node),
+                        self._mark(key_node),
                         "a key must be a plain word, not a list or mapping",
                     )
                 )
                 continue
             # Keys stay the text the author wrote: `on:` or `1:` must not become True or 1.
             key = str(key_node.value)
-            key_mark = _mark(key_node)
+            key_mark = self._mark(key_node)
             if key in seen:
                 first = seen[key]
                 self.located.problems.append(
@@ -186,7 +242,7 @@ class _Builder:
             seen[key] = key_mark
             child = (*path, key)
             self.located.keys[child] = key_mark
-            self.located.values[child] = _mark(value_node)
+            self.located.values[child] = self._mark(value_node)
             result[key] = self.build(value_node, child)
         for value_node, at in merged:
             sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]

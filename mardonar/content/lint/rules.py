@@ -280,7 +280,10 @@ def lint_spec(located: Located, file: str, ctx: Context, stem: str) -> FileResul
             findings.append(
                 _at(
                     file,
-                    Mark(1, 1),
+                    # At the longer of the two texts an author would shorten.
+                    located.key_mark(
+                        ("gm_notes",) if len(spec.gm_notes) > len(spec.setting) else ("setting",)
+                    ),
                     "M404",
                     f"persona + this spec's GM view is about {tokens} tokens, over the budget of "
                     f"{ctx.prompt_budget}: shorten setting/gm_notes or raise --prompt-budget",

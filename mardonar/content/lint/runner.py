@@ -73,15 +73,20 @@ def classify(path: Path) -> str | None:
     name = path.name
     if name.endswith((".test.yaml", ".test.yml")):
         return "test-plan"
-    if name == PERSONA_FILE:
+    if name in (PERSONA_FILE, "persona.yml"):
         return "persona"
-    if name == PARTY_FILE:
+    if name in (PARTY_FILE, "party.yml"):
         return "party"
     if path.suffix in (".yaml", ".yml"):
         return "spec"
     if path.suffix == ".md":
         return "lore"
     return None
+
+
+def _under_specs(folder: Path, walk_root: Path) -> bool:
+    relative = folder.resolve().relative_to(walk_root.resolve())
+    return SPECS_DIR in (walk_root.resolve().name, *relative.parts)
 
 
 def _display(path: Path) -> str:
@@ -111,7 +116,11 @@ def discover(paths: Sequence[Path]) -> list[Job]:
                 for name in sorted(files):
                     path = here / name
                     kind = classify(path)
+                    # In a walk, only specs/ holds specs and test plans and only lore/ holds
+                    # lore: other YAML (CI files, templates, generated output) is not content.
                     if kind is None or (kind == "lore" and here.name != LORE_DIR):
+                        continue
+                    if kind in ("spec", "test-plan") and not _under_specs(here, given):
                         continue
                     resolved = path.resolve()
                     jobs.setdefault(resolved, Job(_display(path), resolved, kind, root_for(path)))
@@ -343,8 +352,9 @@ def run_lint(
             cache.put(key, result)
     cache.save()
 
-    # Cross-file rules: the same spec id twice, and test plans against the specs they name.
-    first_by_id: dict[str, tuple[Job, SpecSummary]] = {}
+    # Cross-file rules: the same spec id twice in one repository, and test plans against the
+    # specs they name. Two repositories linted in one run may share ids.
+    first_by_id: dict[tuple[Path | None, str], tuple[Job, SpecSummary]] = {}
     specs_by_root: dict[Path | None, dict[str, SpecSummary]] = {}
     for index, job in enumerate(jobs):
         result = results[index]
@@ -353,8 +363,8 @@ def run_lint(
         if summary is None:
             continue
         specs_by_root.setdefault(job.root, {}).setdefault(summary.id, summary)
-        if summary.id in first_by_id:
-            first_job, first = first_by_id[summary.id]
+        if (job.root, summary.id) in first_by_id:
+            first_job, first = first_by_id[(job.root, summary.id)]
             report.findings.append(
                 finding(
                     job.display,
@@ -366,7 +376,7 @@ def run_lint(
                 )
             )
         else:
-            first_by_id[summary.id] = (job, summary)
+            first_by_id[(job.root, summary.id)] = (job, summary)
     for index, job in enumerate(jobs):
         located = results[index].test_plan
         if located is None:
