@@ -112,6 +112,21 @@ class Engine:
             expected_turn=expected_turn,
         )
 
+    async def _finish(
+        self, session: Session, *, outcome_id: str | None, narrative: str, reason: str, turn: int
+    ) -> Resolution:
+        return await finish(
+            self.bundle,
+            session,
+            data_dir=self.data_dir,
+            memory=self.memory,
+            store=self.store,
+            outcome_id=outcome_id,
+            narrative=narrative,
+            reason=reason,
+            turn=turn,
+        )
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, seed: int, transcript: Path | None = None) -> Session:
@@ -200,16 +215,8 @@ class Engine:
         if session.status is not Status.active:
             return []
         expected = session.turn
-        done = await finish(
-            self.bundle,
-            session,
-            data_dir=self.data_dir,
-            memory=self.memory,
-            store=self.store,
-            outcome_id=None,
-            narrative="",
-            reason=reason,
-            turn=session.turn,
+        done = await self._finish(
+            session, outcome_id=None, narrative="", reason=reason, turn=session.turn
         )
         await self._save(session, expected_turn=expected)
         return [
@@ -348,12 +355,8 @@ class Engine:
                             checks_called = True
                         resolved_event: Resolved | None = None
                         if outcome.ok and outcome.resolved_outcome and outcome.result is not None:
-                            resolution = await finish(
-                                bundle,
+                            resolution = await self._finish(
                                 session,
-                                data_dir=self.data_dir,
-                                memory=self.memory,
-                                store=self.store,
                                 outcome_id=outcome.resolved_outcome,
                                 narrative=outcome.resolve_summary or "",
                                 reason="resolved",
@@ -438,16 +441,8 @@ class Engine:
         session.pending = []
         session.rolls = dice.rolls
         if resolution is None and turn >= bundle.spec.limits.max_turns:
-            done = await finish(
-                bundle,
-                session,
-                data_dir=self.data_dir,
-                memory=self.memory,
-                store=self.store,
-                outcome_id=None,
-                narrative="",
-                reason="max_turns",
-                turn=turn,
+            done = await self._finish(
+                session, outcome_id=None, narrative="", reason="max_turns", turn=turn
             )
             await self._save(session, expected_turn=expected)
             yield Ended(turn=turn, reason="max_turns", summary_path=str(done.summary_path))

@@ -14,15 +14,11 @@ out and each is quoted, so a player's `"`, `*`, `(`, `NEAR` or `-` is just text.
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mardonar.memory.base import LoreHit, MemoryHit, check_memory
-from mardonar.store.sqlite import Migration, connect, migrate, utc_now, write_transaction
+from mardonar.store.sqlite import Migration, SqliteBacked, utc_now, write_transaction
 
 if TYPE_CHECKING:
     from mardonar.content.models import Lore
@@ -119,32 +115,11 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{word}"' for word in words[:MAX_QUERY_WORDS])
 
 
-class SqliteMemory:
+class SqliteMemory(SqliteBacked):
     """`Memory` on SQLite FTS5, in its own connection to the embedded database file."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(self.path)
-        try:
-            migrate(self._conn, "memory", _MEMORY_MIGRATIONS, self.path)
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SqliteMemory({str(self.path)!r})"
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        # Same reasoning as SqliteStore: statements are sub-millisecond, run them inline,
-        # but allow other threads to use the object safely.
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError(f"{self!r} is closed")
-            yield self._conn
-
-    # ------------------------------------------------------------------------ NPC memory
+    component = "memory"
+    migrations = _MEMORY_MIGRATIONS
 
     async def remember(
         self,
@@ -247,13 +222,6 @@ class SqliteMemory:
             )
             for lore_id, title, snippet, rank, _in_head in rows
         ]
-
-    async def close(self) -> None:
-        """Close the connection; calling it twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 def _memory_hit(npc: Any, fact: Any, kind: Any, turn: Any, *, score: float) -> MemoryHit:

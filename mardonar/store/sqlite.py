@@ -161,21 +161,29 @@ def migrate(
         ) from None
 
 
-class SqliteStore:
-    """`SessionStore` on an embedded SQLite file (DATA_DIR/mardonar.db by convention)."""
+class SqliteBacked:
+    """One locked connection to a Mardonar database file, migrated for one component.
+
+    Statements are sub-millisecond, so they run inline on the event loop; the lock makes the
+    object safe to share with other threads all the same. The store and the memory each hold
+    one (see mardonar/memory/sqlite.py for why they are separate).
+    """
+
+    component: str = ""
+    migrations: Sequence[Migration] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = connect(self.path)
         try:
-            migrate(self._conn, "store", _STORE_MIGRATIONS, self.path)
+            migrate(self._conn, self.component, self.migrations, self.path)
         except BaseException:
             self._conn.close()
             raise
 
     def __repr__(self) -> str:
-        return f"SqliteStore({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -183,6 +191,20 @@ class SqliteStore:
             if self._conn is None:
                 raise RuntimeError(f"{self!r} is closed")
             yield self._conn
+
+    async def close(self) -> None:
+        """Close the connection; calling it twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class SqliteStore(SqliteBacked):
+    """`SessionStore` on an embedded SQLite file (DATA_DIR/mardonar.db by convention)."""
+
+    component = "store"
+    migrations = _STORE_MIGRATIONS
 
     # ------------------------------------------------------------------------ sessions
 
@@ -308,13 +330,6 @@ class SqliteStore:
             str(player_id): {"xp": int(xp), "items": list(json.loads(items))}
             for player_id, xp, items in rows
         }
-
-    async def close(self) -> None:
-        """Close the connection; calling it twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 _SESSION_SELECT = "SELECT id, spec_id, status, turn, data, updated_at FROM sessions"
