@@ -334,6 +334,23 @@ class Party(Strict):
             None,
         )
 
+    def find(self, who: str) -> Character | None:
+        """A member by player id, full name or first name, case-insensitive: how players,
+        the model and `/as` name each other."""
+        wanted = who.casefold().strip()
+        return self.by_player(wanted) or next(
+            (
+                c
+                for c in self.characters
+                if wanted in (c.name.casefold(), c.name.split()[0].casefold())
+            ),
+            None,
+        )
+
+    def roster(self) -> str:
+        """`aria (Aria Swiftwind), bram (…)` for messages that list who may be named."""
+        return ", ".join(f"{c.player} ({c.name})" for c in self.characters)
+
 
 # --------------------------------------------------------------------------- lore
 

@@ -162,7 +162,8 @@ class _Builder:
         self._mark = _mark if positions.starts is None else positions.node_mark
 
     def build(self, node: Node, path: Path) -> Any:
-        self.located.values.setdefault(path, self._mark(node))
+        if path not in self.located.values:  # a mapping already recorded its values' marks
+            self.located.values[path] = self._mark(node)
         self.count += 1
         if self.count > MAX_VALUES:  # the whole file is unusable: one finding, no more
             message = (

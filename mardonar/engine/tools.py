@@ -191,18 +191,9 @@ class Toolbox:
 
     def character(self, who: str) -> Character:
         """A party member by player id or character name (case-insensitive)."""
-        party = self.bundle.party
-        found = party.by_player(who)
+        found = self.bundle.party.find(who)
         if found is None:
-            wanted = who.casefold().strip()
-            for character in party.characters:
-                names = {character.name.casefold(), character.name.split()[0].casefold()}
-                if wanted in names:
-                    found = character
-                    break
-        if found is None:
-            known = ", ".join(f"{c.player} ({c.name})" for c in party.characters)
-            raise Refused(f"unknown player '{who}'; the party is: {known}")
+            raise Refused(f"unknown player '{who}'; the party is: {self.bundle.party.roster()}")
         return found
 
     def _npc(self, npc_id: str) -> str:

@@ -734,18 +734,7 @@ class OfflineNarrator:
 
     def _player_id(self, who: str) -> str:
         """A player id from an id or a character name, as the engine resolves it."""
-        party = self.bundle.party
-        found = party.by_player(who)
-        if found is None:
-            wanted = who.casefold().strip()
-            found = next(
-                (
-                    c
-                    for c in party.characters
-                    if wanted in (c.name.casefold(), c.name.split()[0].casefold())
-                ),
-                None,
-            )
+        found = self.bundle.party.find(who)
         return found.player if found is not None else who
 
     def _line_of(self, turn: TurnView, player: str) -> PlayerLine | None:

@@ -134,18 +134,13 @@ class PlainRepl:
             self.say(shown)
 
     def _switch(self, name: str) -> None:
-        wanted = name.strip().casefold()
-        for character in self.bundle.party.characters:
-            if wanted in (
-                character.player.casefold(),
-                character.name.casefold(),
-                character.name.split()[0].casefold(),
-            ):
-                self.speaker = character.player
-                self.say(f"  · now speaking as {character.name} ({character.player})")
-                return
-        known = ", ".join(f"{c.player} ({c.name})" for c in self.bundle.party.characters)
-        self.say(f"  ! no party member '{name.strip()}'; the party is: {known}")
+        character = self.bundle.party.find(name)
+        if character is None:
+            roster = self.bundle.party.roster()
+            self.say(f"  ! no party member '{name.strip()}'; the party is: {roster}")
+            return
+        self.speaker = character.player
+        self.say(f"  · now speaking as {character.name} ({character.player})")
 
     async def command(self, line: str) -> bool:
         """Run a /command; False means leave the REPL."""

@@ -31,17 +31,12 @@ async def play_plain(
     bundle = load_bundle(spec, cwd=Path.cwd(), party=party)
     first = bundle.party.characters[0].player
     if speaker is not None:
-        found = bundle.party.by_player(speaker) or next(
-            (
-                c
-                for c in bundle.party.characters
-                if c.name.casefold().startswith(speaker.casefold())
-            ),
-            None,
-        )
+        found = bundle.party.find(speaker)
         if found is None:
-            known = ", ".join(c.player for c in bundle.party.characters)
-            raise UsageError(f"--as {speaker}: no such party member (party: {known})", exit_code=2)
+            raise UsageError(
+                f"--as {speaker}: no such party member (party: {bundle.party.roster()})",
+                exit_code=2,
+            )
         first = found.player
 
     chosen_seed = seed if seed is not None else secrets.randbelow(1_000_000)

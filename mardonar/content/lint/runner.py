@@ -113,6 +113,7 @@ def discover(paths: Sequence[Path]) -> list[Job]:
             for folder, dirs, files in os.walk(given):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
                 here = Path(folder)
+                holds_specs = _under_specs(here, given)
                 for name in sorted(files):
                     path = here / name
                     kind = classify(path)
@@ -120,7 +121,7 @@ def discover(paths: Sequence[Path]) -> list[Job]:
                     # lore: other YAML (CI files, templates, generated output) is not content.
                     if kind is None or (kind == "lore" and here.name != LORE_DIR):
                         continue
-                    if kind in ("spec", "test-plan") and not _under_specs(here, given):
+                    if kind in ("spec", "test-plan") and not holds_specs:
                         continue
                     resolved = path.resolve()
                     jobs.setdefault(resolved, Job(_display(path), resolved, kind, root_for(path)))
@@ -286,7 +287,8 @@ class ResultCache:
         }
 
     def save(self) -> None:
-        if self.path is None or not self.used:
+        # Nothing new (every file a hit): leave the file alone rather than rewrite it.
+        if self.path is None or not self.used or self.used.keys() <= self.entries.keys():
             return
         # Keep what this run used plus older entries up to a bound, newest first.
         merged = dict(self.used)
