@@ -66,12 +66,39 @@ class Finish:
     completion_tokens: int | None = None
 
 
-Chunk = TextDelta | ToolCall | Finish
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Forget what this answer streamed so far: the backend failed mid-answer and the reply
+    starts again (from a fallback backend). Front ends withdraw the partial text."""
+
+    reason: str
+
+
+Chunk = TextDelta | ToolCall | Finish | Restart
 
 
 class LLMError(Exception):
     """The backend could not answer (unreachable, timed out, refused). The turn goes on with
     a fallback; the message says what failed, never a secret."""
+
+
+class LLMUnavailable(LLMError):
+    """Down, timed out, overloaded (429/5xx) after its own retry: another backend may work,
+    and this one may work again next turn. `partial` is True when some chunks were already
+    yielded before the failure."""
+
+    def __init__(self, message: str, *, partial: bool = False) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class LLMConfigError(LLMError):
+    """The caller's fault (bad key, unknown model, rejected request): retrying cannot help.
+    `setting` names what to fix (e.g. LITELLM_MODEL)."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 @runtime_checkable
