@@ -54,6 +54,7 @@ _FIXES: dict[str, str] = {
     "mardonar_context_budget": "set it to a whole number of tokens between 500 and 1000000",
     "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
     "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
+    "mardonar_tool_mode": "set it to native or json",
     "data_dir": "set it to a directory path",
 }
 
@@ -138,6 +139,9 @@ class Settings(BaseSettings):
     """Most tool-call rounds in one turn before a final call without tools."""
     mardonar_llm_timeout: float = Field(default=60.0, ge=1, le=3600)
     """Seconds to wait for one LLM call before it counts as failed (then retry/fallback)."""
+    mardonar_tool_mode: Literal["native", "json"] = "native"
+    """How tools reach the model: native tool calls, or a prompt-only JSON protocol for
+    servers without tool support (small local models behind llama.cpp, older Ollama)."""
 
     # ------------------------------------------------------------------ validators
 

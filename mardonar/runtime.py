@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mardonar.config import Settings
     from mardonar.content.bundle import Bundle
     from mardonar.engine.loop import Engine, Subscriber
+    from mardonar.llm.base import LLM
     from mardonar.memory.base import Memory
     from mardonar.store.base import SessionStore
 
@@ -29,8 +30,22 @@ class Runtime:
     backend: str
 
     async def close(self) -> None:
+        await _close_llm(self.engine.llm)
         await self.memory.close()
         await self.store.close()
+
+    async def replace_llm(self, llm: LLM) -> None:
+        """Swap the model (resume rebuilds it with the session's own seed)."""
+        old, self.engine.llm = self.engine.llm, llm
+        await _close_llm(old)
+
+
+async def _close_llm(llm: LLM) -> None:
+    # Only network backends hold connections; the offline and scripted models have nothing
+    # to close, so closing is optional rather than part of the LLM Protocol.
+    close = getattr(llm, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def open_runtime(

@@ -40,10 +40,12 @@ from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
 from mardonar.engine.tools import TOOL_SPECS, Toolbox
 from mardonar.llm.base import (
     LLM,
+    BackendNote,
     Finish,
     LLMError,
     LLMRequest,
     Message,
+    Restart,
     TextDelta,
     ToolCall,
 )
@@ -258,6 +260,16 @@ class Engine:
                 reply.calls.append(chunk)
             elif isinstance(chunk, Finish):
                 reply.finish = chunk
+            elif isinstance(chunk, Restart):
+                # The backend failed mid-answer and another starts over: withdraw the draft.
+                if reply.streamed:
+                    yield NarrationReplaced(turn=turn, reason=f"the model failed: {chunk.reason}")
+                reply.text, reply.calls, reply.streamed = "", [], False
+            elif isinstance(chunk, BackendNote):
+                if chunk.error:
+                    yield EngineError(turn=turn, message=chunk.text)
+                else:
+                    yield Notice(turn=turn, text=chunk.text, data={"record": True})
         yield ModelReplied(
             turn=turn,
             content=reply.text,
@@ -302,6 +314,7 @@ class Engine:
         dice = Dice(session.seed, session.rolls)
         toolbox = Toolbox(bundle, session, dice, self.memory)
         rounds = 0
+        malformed_rounds = 0  # rounds whose calls had unusable arguments
         corrected = False
         checks_called = False
         resolution: Resolution | None = None
@@ -309,7 +322,12 @@ class Engine:
         fallback = False
         try:
             while True:
-                tools_allowed = rounds < self.max_tool_rounds and session.status is Status.active
+                # A model that keeps sending unusable arguments gets one retry, then narrates.
+                tools_allowed = (
+                    rounds < self.max_tool_rounds
+                    and malformed_rounds < 2
+                    and session.status is Status.active
+                )
                 reply = _Reply()
                 async for event in self._ask(messages, tools_allowed, turn, reply):
                     yield event
@@ -336,6 +354,7 @@ class Engine:
                         # Text said alongside tool calls is a preamble, not the narration.
                         yield NarrationReplaced(turn=turn, reason="the model called tools")
                     messages.append(Message("assistant", text, tool_calls=tuple(calls)))
+                    malformed_in_round = False
                     for call in calls:
                         try:
                             shown_args = (
@@ -351,6 +370,7 @@ class Engine:
                         started = time.perf_counter()
                         outcome = await toolbox.call(call.name, call.arguments)
                         session.rolls = dice.rolls
+                        malformed_in_round = malformed_in_round or outcome.malformed
                         if call.name == "skill_check":
                             checks_called = True
                         resolved_event: Resolved | None = None
@@ -406,6 +426,7 @@ class Engine:
                                 name=call.name,
                             )
                         )
+                    malformed_rounds += malformed_in_round
                     continue
                 problems = problems_with(bundle, session, text, lines, checks_called=checks_called)
                 if problems and not corrected:

@@ -151,6 +151,9 @@ class ToolOutcome:
     events: list[Event] = field(default_factory=list)
     resolved_outcome: str | None = None
     resolve_summary: str | None = None
+    malformed: bool = False
+    """The arguments could not be used at all (not JSON, wrong shape), as opposed to a
+    well-formed call the spec refuses."""
 
 
 class Refused(Exception):
@@ -220,9 +223,9 @@ class Toolbox:
         try:
             args = model.model_validate(parse_arguments(raw_arguments))
         except Refused as refused:
-            return ToolOutcome(False, error=str(refused))
+            return ToolOutcome(False, error=str(refused), malformed=True)
         except ValidationError as error:
-            return ToolOutcome(False, error=_validation_message(error))
+            return ToolOutcome(False, error=_validation_message(error), malformed=True)
         try:
             handler = getattr(self, f"_{name}")
             outcome: ToolOutcome = await handler(args)

@@ -74,7 +74,16 @@ class Restart:
     reason: str
 
 
-Chunk = TextDelta | ToolCall | Finish | Restart
+@dataclass(frozen=True, slots=True)
+class BackendNote:
+    """Something the table should know about the backends (a switch to the fallback, a
+    misconfigured backend set aside); shown once, never part of the narration."""
+
+    text: str
+    error: bool = False
+
+
+Chunk = TextDelta | ToolCall | Finish | Restart | BackendNote
 
 
 class LLMError(Exception):

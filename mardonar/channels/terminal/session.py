@@ -54,7 +54,9 @@ async def play_plain(
                     exit_code=2,
                 )
             # The model is rebuilt with the session's own seed so resumed narration matches.
-            engine.llm = select_llm(bundle, settings, model=model, seed=session.seed)[0]
+            await runtime.replace_llm(
+                select_llm(bundle, settings, model=model, seed=session.seed)[0]
+            )
         else:
             session = await engine.start(seed=chosen_seed, transcript=transcript)
         assert session.transcript is not None
