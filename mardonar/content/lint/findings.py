@@ -52,5 +52,7 @@ class Finding:
 
 
 def finding(path: str, line: int, col: int, code: str, message: str) -> Finding:
-    """A finding whose severity comes from its code."""
-    return Finding(path, line, col, CODES[code][0], code, message)
+    """A finding whose severity comes from its code. Messages quote the author's values,
+    which may hold line breaks; escaped here so every finding stays one line."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    return Finding(path, line, col, CODES[code][0], code, one_line)
