@@ -5,7 +5,12 @@ the real SQLite store and memory in a temp folder, timing each `run_turn` end to
 context building, the offline narrator, tools, reply checks and two atomic session writes.
 Reports median and p99 per turn, and the prompt tokens at turn 10 vs turn 200.
 
-    python bench/bench_engine.py [--turns 200] [--repeat 3]
+    python bench/bench_engine.py [--turns 200] [--repeat 3] [--backend offline|loopback]
+
+`--backend loopback` puts the OpenAI-compatible backend between the engine and the same
+narrator: a scripted server on 127.0.0.1 (tests/llm_server.py) answers every request at once
+with the offline narrator's reply, streamed as SSE, so the numbers are the engine plus the
+real HTTP path (openai SDK, httpx, JSON, SSE parsing) and nothing of a model's own time.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,7 +48,7 @@ LINES = [
 ]
 
 
-async def one_session(turns: int) -> tuple[list[float], dict[int, int]]:
+async def one_session(turns: int, backend: str = "offline") -> tuple[list[float], dict[int, int]]:
     content = load_bundle("goblin-toll-bridge", cwd=REPO)
     spec = content.spec
     endless = dataclasses.replace(
@@ -60,9 +66,19 @@ async def one_session(turns: int) -> tuple[list[float], dict[int, int]]:
     )
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
+        narrator = OfflineNarrator(endless, 7)
+        server = None
+        llm: Any = narrator
+        if backend == "loopback":
+            from mardonar.llm.openai_compat import OpenAICompatLLM
+            from tests.llm_server import ScriptedServer, serve_llm
+
+            server = ScriptedServer().start()
+            server.default = serve_llm(narrator)
+            llm = OpenAICompatLLM(base_url=server.base_url, model=server.model)
         engine = Engine(
             endless,
-            llm=OfflineNarrator(endless, 7),
+            llm=llm,
             store=SqliteStore(data / "mardonar.db"),
             memory=SqliteMemory(data / "mardonar.db"),
             data_dir=data,
@@ -80,6 +96,9 @@ async def one_session(turns: int) -> tuple[list[float], dict[int, int]]:
                 prompt[turn] = sum(engine.last_context.values())
         await engine.memory.close()
         await engine.store.close()
+        if server is not None:
+            await llm.aclose()
+            server.stop()
         return times, prompt
 
 
@@ -87,15 +106,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", choices=("offline", "loopback"), default="offline")
     args = parser.parse_args()
     medians, p99s = [], []
     prompt: dict[int, int] = {}
     for _ in range(args.repeat):
-        times, prompt = asyncio.run(one_session(args.turns))
+        times, prompt = asyncio.run(one_session(args.turns, args.backend))
         ordered = sorted(times)
         medians.append(statistics.median(ordered))
         p99s.append(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))])
-    print(f"turns per session: {args.turns}, sessions: {args.repeat}")
+    print(f"backend: {args.backend}, turns per session: {args.turns}, sessions: {args.repeat}")
     runs = ", ".join(f"{m:.2f}" for m in medians)
     print(f"per-turn median: {statistics.median(medians):.2f} ms (runs: {runs})")
     runs = ", ".join(f"{p:.2f}" for p in p99s)

@@ -1,8 +1,15 @@
-"""Which model backend a session uses, from settings and `--model`."""
+"""Which model backend a session uses, from settings and `--model`.
+
+LITELLM_* is the primary, OLLAMA_* the fallback (through Ollama's OpenAI-compatible /v1),
+neither the offline narrator. `--model NAME` overrides the primary's model (the only
+configured backend's, when there is one); `--model offline` forces the offline narrator.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from mardonar.errors import UsageError
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
@@ -10,22 +17,78 @@ if TYPE_CHECKING:
     from mardonar.llm.base import LLM
 
 
+def ollama_v1(url: str) -> str:
+    """Ollama serves the OpenAI-compatible API under /v1; accept the bare server URL too."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else f"{url}/v1"
+
+
+def _where(url: str) -> str:
+    """A base URL for the start-up line, without any credentials it may carry."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None))
+
+
 def select_llm(
     bundle: Bundle, settings: Settings, *, model: str | None, seed: int
 ) -> tuple[LLM, str]:
-    """The backend and a one-line description of it for the start-up line.
-
-    The OpenAI-compatible backends (LiteLLM, Ollama) arrive with issue #4; until then a
-    configured LLM is reported and the offline narrator runs.
-    """
+    """The backend and a one-line description of it for the start-up line (never a key)."""
     from mardonar.llm.offline import OfflineNarrator
 
-    narrator = OfflineNarrator(bundle, seed)
     if model == "offline":
-        return narrator, "offline narrator (--model offline)"
-    if settings.llm_configured:
-        return narrator, (
-            "offline narrator (LITELLM_/OLLAMA_ settings found, but the LLM backends are not "
-            "built yet: issue #4)"
+        return OfflineNarrator(bundle, seed), "offline narrator (--model offline)"
+    if not settings.llm_configured:
+        if model is not None:
+            raise UsageError(
+                f"--model {model}: no LLM is configured; set LITELLM_BASE_URL and LITELLM_MODEL "
+                "(or OLLAMA_BASE_URL and OLLAMA_MODEL), or drop --model to play offline",
+                exit_code=2,
+            )
+        return OfflineNarrator(bundle, seed), (
+            "offline narrator (no LLM configured: set LITELLM_BASE_URL or OLLAMA_BASE_URL)"
         )
-    return narrator, "offline narrator (no LLM configured: set LITELLM_BASE_URL or OLLAMA_BASE_URL)"
+
+    from mardonar.llm.chain import FallbackChain
+    from mardonar.llm.openai_compat import OpenAICompatLLM
+
+    backends: list[LLM] = []
+    described: list[str] = []
+    override = model
+    if settings.litellm_configured:
+        assert settings.litellm_base_url and settings.litellm_model
+        chosen = override or settings.litellm_model
+        override = None
+        key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else None
+        backends.append(
+            OpenAICompatLLM(
+                base_url=settings.litellm_base_url,
+                model=chosen,
+                api_key=key,
+                label="litellm",
+                timeout=settings.mardonar_llm_timeout,
+                tool_mode=settings.mardonar_tool_mode,
+                settings_prefix="LITELLM",
+            )
+        )
+        described.append(f"litellm {chosen} at {_where(settings.litellm_base_url)}")
+    if settings.ollama_configured:
+        assert settings.ollama_base_url and settings.ollama_model
+        chosen = override or settings.ollama_model
+        url = ollama_v1(settings.ollama_base_url)
+        backends.append(
+            OpenAICompatLLM(
+                base_url=url,
+                model=chosen,
+                label="ollama",
+                timeout=settings.mardonar_llm_timeout,
+                tool_mode=settings.mardonar_tool_mode,
+                settings_prefix="OLLAMA",
+            )
+        )
+        described.append(f"ollama {chosen} at {_where(url)}")
+    text = described[0] + (f" (fallback: {described[1]})" if len(described) > 1 else "")
+    if settings.mardonar_tool_mode == "json":
+        text += ", JSON tool mode"
+    return FallbackChain(backends), text
