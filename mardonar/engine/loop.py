@@ -432,9 +432,9 @@ class Engine:
                 if problems and not corrected:
                     corrected = True
                     reason = "; ".join(problems)
-                    yield Correction(turn=turn, reason=reason, original=text)
-                    if reply.streamed:
+                    if reply.streamed:  # withdraw the draft first, then say why
                         yield NarrationReplaced(turn=turn, reason=reason)
+                    yield Correction(turn=turn, reason=reason, original=text)
                     messages.append(Message("assistant", text))
                     messages.append(Message("user", f"[correction] {reason}. Answer again."))
                     continue

@@ -19,6 +19,8 @@ from mardonar.engine.events import (
     EngineError,
     Event,
     Narration,
+    NarrationDelta,
+    NarrationReplaced,
     Notice,
     Resolved,
     Rolled,
@@ -117,6 +119,7 @@ class PlainRepl:
         *,
         speaker: str,
         out: TextIO | None = None,
+        stream: bool = False,
     ) -> None:
         self.runtime = runtime
         self.engine = runtime.engine
@@ -124,11 +127,39 @@ class PlainRepl:
         self.session = session
         self.speaker = speaker
         self.out = out or sys.stdout
+        self.stream = stream
+        """Show narration as the model writes it (on a terminal; a pipe gets whole blocks)."""
+        self._draft = ""
 
     def say(self, text: str) -> None:
+        self._end_draft()
         print(text, file=self.out, flush=True)
 
+    def _end_draft(self) -> None:
+        if self._draft:
+            self.out.write("\n")
+            self.out.flush()
+            self._draft = ""
+
     def show(self, event: Event) -> None:
+        if self.stream and isinstance(event, NarrationDelta):
+            self.out.write(event.text)
+            self.out.flush()
+            self._draft += event.text
+            return
+        if self.stream and isinstance(event, NarrationReplaced):
+            if self._draft:
+                self.say(f"  (↺ withdrawn: {event.reason})")
+            return
+        if self.stream and isinstance(event, Narration) and self._draft:
+            # The streamed draft is the narration: finish its line rather than repeat it.
+            draft, self._draft = self._draft, ""
+            if draft.strip() == event.text.strip():
+                self.out.write("\n\n")
+                self.out.flush()
+                return
+            self.out.write("\n")
+            self.say("  (↺ corrected:)")
         shown = render(event, self.bundle)
         if shown is not None:
             self.say(shown)

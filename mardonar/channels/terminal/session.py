@@ -67,7 +67,7 @@ async def play_plain(
             flush=True,
         )
         print(f"Transcript: {session.transcript}   (/help for commands)", flush=True)
-        repl = PlainRepl(runtime, bundle, session, speaker=first)
+        repl = PlainRepl(runtime, bundle, session, speaker=first, stream=sys.stdout.isatty())
         if resume:
             if session.spec_sha256 != bundle.spec_sha256:
                 repl.show(
