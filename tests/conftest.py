@@ -45,6 +45,8 @@ SETTINGS_NAMES = (
     "MARDONAR_CONTEXT_BUDGET",
     "MARDONAR_MAX_TOOL_ROUNDS",
     "MARDONAR_LLM_TIMEOUT",
+    "MARDONAR_TOOL_MODE",
+    "MARDONAR_CACHE_DIR",
     "MARDONAR_DEBUG",
 )
 """Every variable that changes Mardonar's behaviour; tests start with none of them set."""

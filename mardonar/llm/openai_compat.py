@@ -690,7 +690,7 @@ class OpenAICompatLLM:
             return "set MARDONAR_TOOL_MODE=json, or use a model with tool support"
         if config is not None and config.setting:
             return f"set {config.setting}"
-        if failure.what.startswith("timed out"):
+        if "timed out" in failure.what:
             return "check the server's load, or raise MARDONAR_LLM_TIMEOUT"
         return "check the server's logs"
 
