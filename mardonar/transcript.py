@@ -42,6 +42,7 @@ def event_record(event: Event) -> dict[str, Any] | None:
             "model": event.model,
             "content": event.content,
             "tool_calls": list(event.tool_calls),
+            "latency_ms": event.latency_ms,
         }
         if event.prompt_tokens is not None:
             record["usage"] = {

@@ -231,7 +231,14 @@ def committed(
 
 
 def comparable(records: list[dict[str, Any]]) -> list[str]:
-    return [STAMP.sub("<stamp>", json.dumps(r, ensure_ascii=False)) for r in records]
+    """Records as text, without what differs run to run: UTC stamps and measured latency."""
+    return [
+        STAMP.sub(
+            "<stamp>",
+            json.dumps({k: v for k, v in r.items() if k != "latency_ms"}, ensure_ascii=False),
+        )
+        for r in records
+    ]
 
 
 def rolls_of(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
