@@ -231,3 +231,33 @@ def test_secrets_are_revealed_only_after_a_successful_check(tmp_path: Path) -> N
     shown = " ".join(e.text for e in of(table.events, Narration))
     assert not any(secret in shown for secret in grukk.secrets)
     assert table.session.revealed_secrets == {}
+
+
+def test_npc_views_show_memories_and_revealed_secrets_as_they_happen(tmp_path: Path) -> None:
+    llm = ScriptedLLM(
+        [
+            ScriptedReply(
+                tool_calls=[("remember", {"npc": "grukk", "fact": "Aria complimented my helmet."})]
+            ),
+            "Grukk preens.",
+        ]
+    )
+
+    async def go() -> Any:
+        table = await open_table(tmp_path, llm)
+        try:
+            before = await table.engine.npc_views(table.session)
+            await table.say("aria", "Nice helmet, Grukk.")
+            after = await table.engine.npc_views(table.session)
+            return before, after
+        finally:
+            await table.close()
+
+    before, after = run(go())
+    grukk_before = next(v for v in before if v.id == "grukk")
+    grukk_after = next(v for v in after if v.id == "grukk")
+    assert "Aria complimented my helmet." not in grukk_before.memories
+    assert "Aria complimented my helmet." in grukk_after.memories
+    assert grukk_after.revealed == () and grukk_after.secrets >= 1
+    knuckle = next(v for v in after if v.id != "grukk")
+    assert "Aria complimented my helmet." not in knuckle.memories

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mardonar.engine.context import build_context, compact_old_turns
+from mardonar.engine.context import BuiltContext, build_context, compact_old_turns
 from mardonar.engine.dice import Dice, DiceError
 from mardonar.engine.events import (
     Correction,
@@ -68,6 +68,18 @@ class _Reply:
     streamed: bool = False
 
 
+@dataclass(frozen=True)
+class NpcView:
+    id: str
+    name: str
+    role: str
+    disposition: str
+    memories: tuple[str, ...]
+    revealed: tuple[str, ...]
+    secrets: int
+    """How many secrets the NPC has in all (revealed or not)."""
+
+
 def utc_stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
@@ -96,6 +108,8 @@ class Engine:
         self.max_tool_rounds = max_tool_rounds
         self.subscribers: list[Subscriber] = list(subscribers)
         self.last_context: dict[str, int] = {}
+        self.last_built: BuiltContext | None = None
+        """Exactly what the model was sent on the last turn (the TUI's context inspector)."""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -188,6 +202,29 @@ class Engine:
         session = Session.model_validate_json(stored.data)
         await self.memory.index_lore(self.bundle.lore)
         return session
+
+    # ------------------------------------------------------------------ views
+
+    async def npc_views(self, session: Session) -> list[NpcView]:
+        """Each NPC as a front end shows it: disposition, what it remembers in this session,
+        the secrets it has revealed. Read-only: nothing here changes the session."""
+        views: list[NpcView] = []
+        for npc in self.bundle.spec.npcs:
+            hits = await self.memory.recall(
+                scope=self.bundle.spec.id, session_id=session.id, npc=npc.id, limit=50
+            )
+            views.append(
+                NpcView(
+                    id=npc.id,
+                    name=npc.name,
+                    role=npc.role,
+                    disposition=npc.disposition.value,
+                    memories=tuple(hit.fact for hit in hits),
+                    revealed=tuple(session.revealed_secrets.get(npc.id, ())),
+                    secrets=len(npc.secrets),
+                )
+            )
+        return views
 
     # ------------------------------------------------------------------ player actions
 
@@ -309,6 +346,7 @@ class Engine:
             bundle, session, self.memory, lines, budget=self.context_budget
         )
         self.last_context = context.breakdown()
+        self.last_built = context
         session.last_context = {"sections": context.breakdown(), "budget": context.budget}
         messages = list(context.messages)
         dice = Dice(session.seed, session.rolls)
