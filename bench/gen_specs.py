@@ -33,27 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SKILLS = (
-    "acrobatics",
-    "animal-handling",
-    "arcana",
-    "athletics",
-    "deception",
-    "history",
-    "insight",
-    "intimidation",
-    "investigation",
-    "medicine",
-    "nature",
-    "perception",
-    "performance",
-    "persuasion",
-    "religion",
-    "sleight-of-hand",
-    "stealth",
-    "survival",
-)
-PROMPT_BUDGET = 2500
+from mardonar.content.lint.runner import DEFAULT_PROMPT_BUDGET as PROMPT_BUDGET
+from mardonar.content.models import DEFAULT_SKILLS as SKILLS
+
 BUDGET_MARGIN = 120  # tokens kept free below the budget, so small renderer changes stay green
 
 # --------------------------------------------------------------------------- vocabulary

@@ -15,12 +15,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from mardonar.errors import ConfigError
+from mardonar.urls import redact_url
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 IdList = Annotated[list[str], NoDecode]
@@ -57,21 +58,6 @@ _FIXES: dict[str, str] = {
     "mardonar_tool_mode": "set it to native or json",
     "data_dir": "set it to a directory path",
 }
-
-
-def _redact_url(url: str) -> str:
-    """`redis://:hunter2@host` → `redis://:***@host`: a URL's password is a secret too."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class Settings(BaseSettings):
@@ -276,7 +262,7 @@ class Settings(BaseSettings):
         """Secrets show as `**********` (SecretStr); passwords inside URLs as `***`."""
         for name, value in super().__repr_args__():
             if name in _URL_SCHEMES and isinstance(value, str):
-                yield name, _redact_url(value)
+                yield name, redact_url(value)
             else:
                 yield name, value
 
@@ -324,7 +310,7 @@ def _show(value: Any, field: str) -> str:
     """The bad value as `'text'`, URL passwords masked, long values cut to 60 characters."""
     text = value if isinstance(value, str) else str(value)
     if field in _URL_SCHEMES:
-        text = _redact_url(text)
+        text = redact_url(text)
     if len(text) > 60:
         text = text[:57] + "..."
     return repr(text)  # repr escapes newlines, so the message stays one line

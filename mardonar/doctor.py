@@ -30,7 +30,9 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from mardonar.urls import shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -665,16 +667,6 @@ def content_rows(cwd: Path) -> list[Row]:
 
 
 # ---------------------------------------------------------------------- secrets
-
-
-def shown_url(url: str) -> str:
-    """A URL fit to print: no user, password or query (any of which may carry a secret)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
 
 
 def secrets_of(settings: Settings) -> list[str]:

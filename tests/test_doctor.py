@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from mardonar.doctor import bot_token_problem, shown_url
+from mardonar.doctor import bot_token_problem
+from mardonar.urls import shown_url
 from tests.llm_server import Reply, ScriptedServer, llm_server  # noqa: F401
 from tests.redis_server import RedisServerError, redis_server, running_redis  # noqa: F401
 

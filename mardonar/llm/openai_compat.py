@@ -37,7 +37,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from openai import AsyncOpenAI, AsyncStream
@@ -55,6 +54,7 @@ from mardonar.llm.base import (
     ToolCall,
     ToolSpec,
 )
+from mardonar.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +199,12 @@ class OpenAICompatLLM:
     @property
     def where(self) -> str:
         """`litellm at http://host:4000/v1`: how every message names this backend."""
-        return f"{self.label} at {_redact_url(self.base_url)}"
+        return f"{self.label} at {redact_url(self.base_url)}"
 
     def __repr__(self) -> str:  # never the key
         return (
             f"OpenAICompatLLM(label={self.label!r}, model={self.model!r}, "
-            f"base_url={_redact_url(self.base_url)!r}, tool_mode={self.tool_mode!r})"
+            f"base_url={redact_url(self.base_url)!r}, tool_mode={self.tool_mode!r})"
         )
 
     def _setting(self, suffix: str) -> str:
@@ -997,17 +997,3 @@ def _json_or_text(arguments: str) -> Any:
         return json.loads(arguments) if arguments.strip() else {}
     except json.JSONDecodeError:
         return arguments
-
-
-def _redact_url(url: str) -> str:
-    """A password inside the base URL is a secret too."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

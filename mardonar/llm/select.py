@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mardonar.errors import UsageError
+from mardonar.urls import shown_url
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
@@ -21,14 +22,6 @@ def ollama_v1(url: str) -> str:
     """Ollama serves the OpenAI-compatible API under /v1; accept the bare server URL too."""
     url = url.rstrip("/")
     return url if url.endswith("/v1") else f"{url}/v1"
-
-
-def _where(url: str) -> str:
-    """A base URL for the start-up line, without any credentials it may carry."""
-    import httpx
-
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(username=None, password=None))
 
 
 def select_llm(
@@ -72,7 +65,7 @@ def select_llm(
                 settings_prefix="LITELLM",
             )
         )
-        described.append(f"litellm {chosen} at {_where(settings.litellm_base_url)}")
+        described.append(f"litellm {chosen} at {shown_url(settings.litellm_base_url)}")
     if settings.ollama_configured:
         assert settings.ollama_base_url and settings.ollama_model
         chosen = override or settings.ollama_model
@@ -87,7 +80,7 @@ def select_llm(
                 settings_prefix="OLLAMA",
             )
         )
-        described.append(f"ollama {chosen} at {_where(url)}")
+        described.append(f"ollama {chosen} at {shown_url(url)}")
     text = described[0] + (f" (fallback: {described[1]})" if len(described) > 1 else "")
     if settings.mardonar_tool_mode == "json":
         text += ", JSON tool mode"
