@@ -19,9 +19,7 @@ from tests.engine_helpers import open_table, run
 
 
 def _state(session: Session) -> dict[str, Any]:
-    data = session.model_dump()
-    data.pop("last_context")
-    return data
+    return session.model_dump()
 
 
 def call_once(tmp_path: Path, name: str, args: dict[str, Any] | str, *, before: list[Any] = ()):  # type: ignore[assignment]

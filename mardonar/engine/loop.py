@@ -107,7 +107,6 @@ class Engine:
         self.context_budget = context_budget
         self.max_tool_rounds = max_tool_rounds
         self.subscribers: list[Subscriber] = list(subscribers)
-        self.last_context: dict[str, int] = {}
         self.last_built: BuiltContext | None = None
         """Exactly what the model was sent on the last turn (the TUI's context inspector)."""
 
@@ -204,6 +203,11 @@ class Engine:
         return session
 
     # ------------------------------------------------------------------ views
+
+    @property
+    def last_context(self) -> dict[str, int]:
+        """Token estimate per section of the last prompt (empty before the first turn)."""
+        return self.last_built.breakdown() if self.last_built is not None else {}
 
     async def npc_views(self, session: Session) -> list[NpcView]:
         """Each NPC as a front end shows it: disposition, what it remembers in this session,
@@ -345,9 +349,7 @@ class Engine:
         context = await build_context(
             bundle, session, self.memory, lines, budget=self.context_budget
         )
-        self.last_context = context.breakdown()
         self.last_built = context
-        session.last_context = {"sections": context.breakdown(), "budget": context.budget}
         messages = list(context.messages)
         dice = Dice(session.seed, session.rolls)
         toolbox = Toolbox(bundle, session, dice, self.memory)

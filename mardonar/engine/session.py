@@ -7,7 +7,6 @@ seeded from (seed, rolls made), so storing the counter is storing the RNG state.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,8 +84,6 @@ class Session(BaseModel):
     summary_path: str | None = None
     pending: list[PendingLine] = Field(default_factory=list)
     """Player lines of a turn that has started but not finished; re-run on resume."""
-    last_context: dict[str, Any] = Field(default_factory=dict)
-    """Token estimates per context section of the last model call (for the inspector)."""
 
     def rolled(self, check_id: str, player: str) -> bool:
         return any(r.check == check_id and r.player == player for r in self.checks_rolled)
