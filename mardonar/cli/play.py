@@ -35,20 +35,24 @@ def register(app: typer.Typer) -> None:
             False, "--plain", help="The plain line REPL instead of the TUI."
         ),
     ) -> None:
-        """Playtest SPEC: each line you type is one player message; /help for commands."""
+        """Playtest SPEC: each line you type is one player message; /help for commands.
+
+        On a terminal this opens the TUI; with --plain, or when stdin or stdout is not a
+        terminal (a pipe, CI), the plain line REPL."""
         import asyncio
+        import sys
 
-        from mardonar.channels.terminal.session import play_plain
+        from mardonar.channels.terminal.session import PlayOptions, play_plain, play_tui
 
-        code = asyncio.run(
-            play_plain(
-                spec,
-                seed=seed,
-                party=party,
-                speaker=speaker,
-                transcript=transcript,
-                model=model,
-                resume=resume,
-            )
+        options = PlayOptions(
+            spec=spec,
+            seed=seed,
+            party=party,
+            speaker=speaker,
+            transcript=transcript,
+            model=model,
+            resume=resume,
         )
+        tui = not plain and sys.stdin.isatty() and sys.stdout.isatty()
+        code = asyncio.run(play_tui(options) if tui else play_plain(options))
         raise typer.Exit(code)

@@ -1,111 +1,291 @@
-"""Setting up a terminal playtest: content, engine, session, transcript, then the REPL."""
+"""Setting up a terminal playtest, shared by both front ends (the plain REPL and the TUI).
+
+`open_playtest` does everything a front end needs before the first line is typed —
+settings, content, `--as`, the seed, the runtime, start or resume, the transcript writer —
+and hands back a `Playtest`; `play_plain` and `play_tui` only differ in what they do with it.
+"""
 
 from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mardonar.errors import UsageError
 
-
-async def play_plain(
-    spec: str,
-    *,
-    seed: int | None,
-    party: Path | None,
-    speaker: str | None,
-    transcript: Path | None,
-    model: str | None,
-    resume: bool,
-) -> int:
-    from mardonar.channels.terminal.plain import PlainRepl, prompt_lines, stdin_lines
-    from mardonar.config import load_settings
-    from mardonar.content.bundle import load_bundle
-    from mardonar.engine.events import Notice
-    from mardonar.llm.select import select_llm
-    from mardonar.runtime import open_runtime
+if TYPE_CHECKING:
+    from mardonar.content.bundle import Bundle
+    from mardonar.engine.events import Event
+    from mardonar.engine.loop import Engine, PlayerLine
+    from mardonar.engine.session import Session
+    from mardonar.llm.base import LLM
+    from mardonar.runtime import Runtime
     from mardonar.transcript import TranscriptWriter
 
-    settings = load_settings()
-    bundle = load_bundle(spec, cwd=Path.cwd(), party=party)
-    first = bundle.party.characters[0].player
-    if speaker is not None:
-        found = bundle.party.find(speaker)
+
+@dataclass(frozen=True)
+class PlayOptions:
+    """What `mardonar play` was asked for (its command-line options)."""
+
+    spec: str
+    seed: int | None = None
+    party: Path | None = None
+    speaker: str | None = None
+    transcript: Path | None = None
+    model: str | None = None
+    resume: bool = False
+
+
+@dataclass
+class Playtest:
+    """An encounter ready to play: the engine, its session, the transcript writer attached
+    as an engine subscriber, and what a front end shows before the first line."""
+
+    bundle: Bundle
+    runtime: Runtime
+    session: Session
+    speaker: str
+    """The player id who speaks first."""
+    writer: TranscriptWriter
+    intro: list[Event]
+    """Already published: the opening, or the notices of a resume."""
+    pending: list[PlayerLine]
+    """The lines of a turn interrupted before it finished; the front end re-runs them."""
+    resumed: bool = False
+    """The session was resumed: what was said before is in `session.history`."""
+    transcript: Path | None = None
+    """The transcript path the user chose, if any (replays are written beside it)."""
+    make_llm: Callable[[Bundle, int], LLM] | None = None
+    """A fresh model for the content and a seed (resume, replay); None keeps the current
+    one (tests)."""
+    restarts: int = field(default=0, init=False)
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
+
+    def banner(self) -> tuple[str, str]:
+        """The start-up lines: what is played, how, and where it is written."""
+        session = self.session
+        return (
+            f"{self.bundle.spec.title} — {self.runtime.backend}; seed {session.seed}; "
+            f"session {session.id}",
+            f"Transcript: {session.transcript}",
+        )
+
+    def farewell(self) -> str:
+        """What to print on leaving: how to resume an unfinished session, or where the
+        finished one was written."""
+        session = self.session
+        if session.status.value == "active":
+            return (
+                f"Session {session.id} saved at turn {session.turn}; continue with "
+                f"`mardonar play {self.bundle.spec.id} --resume`."
+            )
+        where = f" Summary: {session.summary_path}." if session.summary_path else ""
+        return f"Session {session.id} is over.{where} Transcript: {session.transcript}"
+
+    async def restart(self, bundle: Bundle | None = None) -> Event:
+        """A new session with the same seed, a fresh model and a new transcript; returns
+        the (published) opening. `bundle` replaces the content (a live reload), else the
+        same spec is played again. The old session is left as it is, finished or not;
+        `--resume` takes the newest unfinished session, which is now this one."""
+        from mardonar.transcript import TranscriptWriter
+
+        seed = self.session.seed
+        self._detach_writer()
+        if bundle is not None:
+            self.bundle = self.runtime.engine.bundle = bundle
+        if self.make_llm is not None:
+            # Same seed, fresh model state: the offline narrator replays the same way.
+            await self.runtime.replace_llm(self.make_llm(self.bundle, seed))
+        self.restarts += 1
+        path = None
+        if self.transcript is not None:
+            path = self.transcript.with_name(
+                f"{self.transcript.stem}-replay-{self.restarts}{self.transcript.suffix}"
+            )
+        self.session = await self.engine.start(seed=seed, transcript=path)
+        assert self.session.transcript is not None
+        self.writer = TranscriptWriter(Path(self.session.transcript))
+        self.engine.subscribers.append(self.writer)
+        self.writer.header(**self.engine.header(self.session))
+        self.pending = []
+        self.resumed = False
+        self.intro = [self.engine.opening(self.session)]
+        return self.intro[0]
+
+    def _detach_writer(self) -> None:
+        if self.writer in self.engine.subscribers:
+            self.engine.subscribers.remove(self.writer)
+        self.writer.close()
+
+    async def close(self) -> None:
+        self._detach_writer()
+        await self.runtime.close()
+
+
+def first_speaker(bundle: Bundle, speaker: str | None) -> str:
+    if speaker is None:
+        return bundle.party.characters[0].player
+    found = bundle.party.find(speaker)
+    if found is None:
+        raise UsageError(
+            f"--as {speaker}: no such party member (party: {bundle.party.roster()})",
+            exit_code=2,
+        )
+    return found.player
+
+
+async def begin_playtest(
+    runtime: Runtime,
+    bundle: Bundle,
+    *,
+    seed: int,
+    speaker: str,
+    resume: bool = False,
+    transcript: Path | None = None,
+    make_llm: Callable[[Bundle, int], LLM] | None = None,
+) -> Playtest:
+    """Start (or resume) a session on `runtime` and attach its transcript writer."""
+    from mardonar.engine.events import Notice
+    from mardonar.transcript import TranscriptWriter
+
+    engine = runtime.engine
+    if resume:
+        found = await engine.resume()
         if found is None:
             raise UsageError(
-                f"--as {speaker}: no such party member (party: {bundle.party.roster()})",
+                f"--resume: no unfinished session of '{bundle.spec.id}' in "
+                f"{engine.data_dir}; start one without --resume",
                 exit_code=2,
             )
-        first = found.player
-
-    chosen_seed = seed if seed is not None else secrets.randbelow(1_000_000)
-    runtime = open_runtime(bundle, settings, model=model, seed=chosen_seed)
-    engine = runtime.engine
-    writer: TranscriptWriter | None = None
-    try:
-        session = None
-        if resume:
-            session = await engine.resume()
-            if session is None:
-                raise UsageError(
-                    f"--resume: no unfinished session of '{bundle.spec.id}' in "
-                    f"{settings.data_dir}; start one without --resume",
-                    exit_code=2,
-                )
+        session = found
+        if make_llm is not None:
             # The model is rebuilt with the session's own seed so resumed narration matches.
-            await runtime.replace_llm(
-                select_llm(bundle, settings, model=model, seed=session.seed)[0]
-            )
-        else:
-            session = await engine.start(seed=chosen_seed, transcript=transcript)
-        assert session.transcript is not None
-        writer = TranscriptWriter(Path(session.transcript))
-        engine.subscribers.append(writer)
-        print(
-            f"{bundle.spec.title} — {runtime.backend}; seed {session.seed}; session {session.id}",
-            flush=True,
-        )
-        print(f"Transcript: {session.transcript}   (/help for commands)", flush=True)
-        repl = PlainRepl(runtime, bundle, session, speaker=first, stream=sys.stdout.isatty())
-        if resume:
-            if session.spec_sha256 != bundle.spec_sha256:
-                repl.show(
-                    engine.publish(
-                        Notice(
-                            turn=session.turn,
-                            text="the spec changed since this session started; "
-                            "playing its new version",
-                        )
-                    )
-                )
-            repl.show(
+            await runtime.replace_llm(make_llm(bundle, session.seed))
+    else:
+        session = await engine.start(seed=seed, transcript=transcript)
+    assert session.transcript is not None
+    writer = TranscriptWriter(Path(session.transcript))
+    engine.subscribers.append(writer)
+    intro: list[Event] = []
+    if resume:
+        if session.spec_sha256 != bundle.spec_sha256:
+            intro.append(
                 engine.publish(
                     Notice(
                         turn=session.turn,
-                        text=f"resumed at turn {session.turn}",
-                        data={"record": True},
+                        text="the spec changed since this session started; playing its new version",
                     )
                 )
             )
-            if session.pending:
-                lines = [(p.player, p.text) for p in session.pending]
-                repl.say("  · re-running the interrupted turn")
-                async for event in engine.run_turn(session, lines):
-                    repl.show(event)
+        intro.append(
+            engine.publish(
+                Notice(
+                    turn=session.turn,
+                    text=f"resumed at turn {session.turn}",
+                    data={"record": True},
+                )
+            )
+        )
+    else:
+        writer.header(**engine.header(session))
+        intro.append(engine.opening(session))
+    return Playtest(
+        bundle=bundle,
+        runtime=runtime,
+        session=session,
+        speaker=speaker,
+        writer=writer,
+        intro=intro,
+        pending=[(p.player, p.text) for p in session.pending],
+        resumed=resume,
+        transcript=None if resume else transcript,
+        make_llm=make_llm,
+    )
+
+
+@asynccontextmanager
+async def open_playtest(options: PlayOptions) -> AsyncIterator[Playtest]:
+    """Settings, content, runtime and session for `options`; everything is closed on exit."""
+    from mardonar.config import load_settings
+    from mardonar.content.bundle import load_bundle
+    from mardonar.llm.select import select_llm
+    from mardonar.runtime import open_runtime
+
+    settings = load_settings()
+    bundle = load_bundle(options.spec, cwd=Path.cwd(), party=options.party)
+    speaker = first_speaker(bundle, options.speaker)
+    seed = options.seed if options.seed is not None else secrets.randbelow(1_000_000)
+    runtime = open_runtime(bundle, settings, model=options.model, seed=seed)
+
+    def make_llm(content: Bundle, for_seed: int) -> LLM:
+        return select_llm(content, settings, model=options.model, seed=for_seed)[0]
+
+    playtest: Playtest | None = None
+    try:
+        playtest = await begin_playtest(
+            runtime,
+            bundle,
+            seed=seed,
+            speaker=speaker,
+            resume=options.resume,
+            transcript=options.transcript,
+            make_llm=make_llm,
+        )
+        yield playtest
+    finally:
+        if playtest is not None:
+            await playtest.close()
         else:
-            writer.header(**engine.header(session))
-            repl.show(engine.opening(session))
+            await runtime.close()
+
+
+async def play_plain(options: PlayOptions) -> int:
+    """The line REPL: prompt-toolkit on a TTY, plain stdin lines otherwise."""
+    from mardonar.channels.terminal.plain import PlainRepl, prompt_lines, stdin_lines
+
+    async with open_playtest(options) as playtest:
+        engine, session = playtest.engine, playtest.session
+        headline, transcript = playtest.banner()
+        print(headline, flush=True)
+        print(f"{transcript}   (/help for commands)", flush=True)
+        repl = PlainRepl(
+            playtest.runtime,
+            playtest.bundle,
+            session,
+            speaker=playtest.speaker,
+            stream=sys.stdout.isatty(),
+        )
+        for event in playtest.intro:
+            repl.show(event)
+        if playtest.pending:
+            repl.say("  · re-running the interrupted turn")
+            async for event in engine.run_turn(session, playtest.pending):
+                repl.show(event)
         if session.status.value == "active":
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
             source = (
-                prompt_lines(repl, str(settings.data_dir / ".play-history"))
+                prompt_lines(repl, str(engine.data_dir / ".play-history"))
                 if interactive
                 else stdin_lines(sys.stdin)
             )
             await repl.run(source)
         return 0
-    finally:
-        if writer is not None:
-            writer.close()
-        await runtime.close()
+
+
+async def play_tui(options: PlayOptions) -> int:
+    """The Textual app; on leaving, the same resume hint the plain REPL gives."""
+    from mardonar.channels.terminal.tui.app import PlayApp
+
+    async with open_playtest(options) as playtest:
+        app = PlayApp(playtest)
+        await app.run_async()
+        farewell = playtest.farewell()
+    print(farewell, flush=True)
+    return app.return_code or 0

@@ -1,0 +1,440 @@
+"""The playtest app: the story and the input on the left, NPCs / tally / tool calls / checks
+on the right, a status bar on top.
+
+The engine only ever runs in workers of the "turn" group, one at a time; they iterate the
+engine and post each event as a message, and the handlers here pass it to the widgets,
+which render it. One `Worker.StateChanged` handler keeps the busy state and reports a
+failed worker in the story, so an engine exception never takes the app down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from mardonar.channels.terminal.plain import COMMANDS, HELP, render, status_text
+from mardonar.channels.terminal.tui.messages import (
+    CommandFailed,
+    EncounterRestarted,
+    EngineEvent,
+    NpcsChanged,
+)
+from mardonar.channels.terminal.tui.screens.inspector import ContextScreen
+from mardonar.channels.terminal.tui.screens.summary import Choice, SummaryScreen
+from mardonar.channels.terminal.tui.views import (
+    checks_view,
+    speaker_colours,
+    status_view,
+    story_so_far,
+    summary_view,
+    tally_view,
+)
+from mardonar.channels.terminal.tui.widgets.checks_panel import ChecksPanel
+from mardonar.channels.terminal.tui.widgets.input_bar import InputBar
+from mardonar.channels.terminal.tui.widgets.npc_panel import NpcPanel
+from mardonar.channels.terminal.tui.widgets.status_bar import StatusBar
+from mardonar.channels.terminal.tui.widgets.story import StoryPane
+from mardonar.channels.terminal.tui.widgets.tally_panel import TallyPanel
+from mardonar.channels.terminal.tui.widgets.thinking import Thinking
+from mardonar.channels.terminal.tui.widgets.tool_log import ToolLog
+from mardonar.engine.dice import DiceError
+from mardonar.engine.events import (
+    Ended,
+    Narration,
+    NarrationDelta,
+    NarrationReplaced,
+    Resolved,
+    Rolled,
+    ToolCalled,
+    ToolResult,
+)
+from mardonar.engine.session import Status
+from mardonar.errors import UserError
+from mardonar.files import read_tally
+
+if TYPE_CHECKING:
+    from mardonar.channels.terminal.session import Playtest
+    from mardonar.content.bundle import Bundle
+    from mardonar.engine.loop import PlayerLine
+
+PANELS = ("npcs", "tally", "tools", "checks")
+NPC_TOOLS = frozenset({"remember", "recall", "skill_check"})
+"""Tools after which an NPC's memory or revealed secrets may have changed."""
+KEYS_HELP = (
+    "Keys: F2 or ctrl+n next speaker · F3 what the model was sent · F4 next side panel · "
+    "↑/↓ lines sent before · → accept a completion · ctrl+q quit (the session stays resumable)"
+)
+
+
+class PlayApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Mardonar"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("f2,ctrl+n", "next_speaker", "Next speaker"),
+        Binding("f3", "inspect", "Context"),
+        Binding("f4", "next_panel", "Next panel"),
+        Binding("f5", "summary", "Summary"),
+    ]
+
+    busy: reactive[bool] = reactive(False, init=False)
+    """An engine worker is running: lines wait, the indicator spins."""
+    speaker: reactive[str] = reactive("", init=False)
+    """The player id the next line is said as."""
+
+    def __init__(self, playtest: Playtest) -> None:
+        super().__init__()
+        self.playtest = playtest
+        self.colours = speaker_colours(playtest.bundle)
+        self._resolved: Resolved | None = None
+        self._ended: Ended | None = None
+        self._runs: dict[str, int] = {}
+        self._tally_error: str | None = None
+        self.played: list[PlayerLine] = list(playtest.pending)
+        """The player lines sent in this run, in order: what a restart fast-forwards."""
+        self.set_reactive(PlayApp.speaker, playtest.speaker)
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        party, npcs = self.bundle.party.characters, self.bundle.spec.npcs
+        names = [
+            *(c.name.split()[0] for c in party),
+            *(word for n in npcs for word in n.name.split() if word[:1].isupper()),
+            *(c.player for c in party),
+        ]
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            with Vertical(id="play"):
+                yield StoryPane(
+                    colours=self.colours,
+                    describe=lambda event: render(event, self.bundle),
+                    id="story",
+                )
+                yield Thinking(id="thinking")
+                yield InputBar(commands=COMMANDS, names=names, id="input-bar")
+            with TabbedContent(id="side", initial="npcs"):
+                with TabPane("NPCs", id="npcs"):
+                    yield NpcPanel(id="npc-panel")
+                with TabPane("Tally", id="tally"):
+                    yield TallyPanel(id="tally-panel")
+                with TabPane("Tools", id="tools"):
+                    yield ToolLog(id="tool-log")
+                with TabPane("Checks", id="checks"):
+                    yield ChecksPanel(id="checks-panel")
+        yield Footer()
+
+    @property
+    def bundle(self) -> Bundle:
+        """The content in play; a restart after a reload may bring new content."""
+        return self.playtest.bundle
+
+    @property
+    def story(self) -> StoryPane:
+        return self.query_one(StoryPane)
+
+    @property
+    def input_bar(self) -> InputBar:
+        return self.query_one(InputBar)
+
+    def _transcript_note(self, suffix: str = "") -> None:
+        # Relative to where play was started: the full path would wrap in the pane.
+        path = Path(self.playtest.session.transcript or "")
+        with contextlib.suppress(ValueError):
+            path = path.resolve().relative_to(Path.cwd())
+        self.story.note(f"Transcript: {path}{suffix}")
+
+    def on_mount(self) -> None:
+        self._transcript_note()
+        if self.playtest.resumed:
+            for event in story_so_far(self.bundle, self.playtest.session):
+                self.story.show(event)
+        for event in self.playtest.intro:
+            self.story.show(event)
+        self._read_tally()
+        self._refresh_panels()
+        self.watch_speaker(self.speaker)
+        self.input_bar.line.focus()
+        self.refresh_npcs()
+        if self.playtest.pending:
+            self.story.note("· re-running the interrupted turn")
+            self._start_turns([self.playtest.pending])
+
+    # ------------------------------------------------------------------ engine workers
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def play_turns(self, turns: Sequence[Sequence[PlayerLine]]) -> None:
+        """Run these turns one after the other (one line typed, or a fast-forward)."""
+        await self._play(turns)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def replay(self, lines: Sequence[PlayerLine] = (), bundle: Bundle | None = None) -> None:
+        """Start the encounter over (new session, same seed; new content if `bundle`),
+        then play `lines` again, one turn each: replay from the end screen, and the
+        restart a live reload offers after an edit."""
+        opening = await self.playtest.restart(bundle)
+        self.post_message(EncounterRestarted(opening))
+        await self._post_npcs()
+        await self._play([[line] for line in lines])
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def player_roll(self, player: str, expression: str) -> None:
+        try:
+            event = await self.playtest.engine.player_roll(
+                self.playtest.session, player, expression
+            )
+        except DiceError as error:
+            self.post_message(CommandFailed(str(error)))
+            return
+        self.post_message(EngineEvent(event))
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def end_encounter(self) -> None:
+        for event in await self.playtest.engine.end(self.playtest.session):
+            self.post_message(EngineEvent(event))
+
+    @work(group="views", exit_on_error=False)
+    async def refresh_npcs(self) -> None:
+        await self._post_npcs()
+
+    async def _play(self, turns: Sequence[Sequence[PlayerLine]]) -> None:
+        engine = self.playtest.engine
+        for lines in turns:
+            session = self.playtest.session
+            if session.status is not Status.active:
+                break
+            async for event in engine.run_turn(session, list(lines)):
+                self.post_message(EngineEvent(event))
+                if isinstance(event, ToolResult) and event.name in NPC_TOOLS:
+                    await self._post_npcs()
+                # A backend that never suspends (the offline narrator, a scripted model)
+                # would otherwise hold the event loop for the whole turn: let the UI in.
+                await asyncio.sleep(0)
+            await self._post_npcs()
+
+    async def _post_npcs(self) -> None:
+        views = await self.playtest.engine.npc_views(self.playtest.session)
+        self.post_message(NpcsChanged(views))
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state is WorkerState.ERROR:
+            error = worker.error
+            self.story.error(
+                f"the engine failed: {type(error).__name__}: {error}. What was said is saved; "
+                "quit and play with --resume to run the turn again"
+            )
+        if worker.group == "turn" and worker.is_finished:
+            self.busy = any(w.group == "turn" and not w.is_finished for w in self.workers)
+            self._refresh_panels()
+
+    def watch_busy(self, busy: bool) -> None:
+        thinking = self.query_one(Thinking)
+        if busy:
+            thinking.start()
+        else:
+            thinking.stop()
+
+    # ------------------------------------------------------------------ what workers post
+
+    @on(EngineEvent)
+    def engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        self.story.show(event)
+        self.query_one(ToolLog).show(event)
+        thinking = self.query_one(Thinking)
+        if isinstance(event, NarrationDelta):
+            thinking.label = "the GM is writing…"
+        elif isinstance(event, ToolCalled):
+            thinking.label = f"the GM calls {event.name}…"
+        elif isinstance(event, ToolResult | NarrationReplaced):
+            thinking.label = "the GM is thinking…"
+        elif isinstance(event, Resolved):
+            self._resolved = event
+        if isinstance(event, Rolled | ToolResult | Narration):
+            self._refresh_panels()
+        if isinstance(event, Ended):
+            self._ended = event
+            self._read_tally()
+            self._refresh_panels()
+            self.action_summary()
+
+    @on(NpcsChanged)
+    def npcs_changed(self, message: NpcsChanged) -> None:
+        self.query_one(NpcPanel).show(message.views)
+
+    @on(EncounterRestarted)
+    def restarted(self, message: EncounterRestarted) -> None:
+        self._resolved = self._ended = None
+        self.colours = self.story.colours = speaker_colours(self.bundle)
+        if self.bundle.party.by_player(self.speaker) is None:
+            self.speaker = self.bundle.party.characters[0].player
+        self.watch_speaker(self.speaker)  # the prompt again, not "the encounter is over"
+        self.story.clear()
+        self.query_one(ToolLog).clear()
+        self.query_one(NpcPanel).reset()
+        self._transcript_note(" (a replay: new session, same seed)")
+        self.story.show(message.opening)
+        self._refresh_panels()
+
+    @on(CommandFailed)
+    def command_failed(self, message: CommandFailed) -> None:
+        self.story.error(message.text)
+
+    # ------------------------------------------------------------------ input
+
+    @on(Input.Submitted, "#line")
+    def line_submitted(self, submitted: Input.Submitted) -> None:
+        line = submitted.value.strip()
+        if not line:
+            return
+        if line.startswith("/"):
+            self._command(line)
+        elif self._may_play():
+            self.input_bar.accept(line)
+            self.played.append((self.speaker, line))
+            self._start_turns([[(self.speaker, line)]])
+
+    def restart_encounter(
+        self, lines: Sequence[PlayerLine] = (), bundle: Bundle | None = None
+    ) -> None:
+        """Start over with the same seed (and `bundle`, the content after a reload), then
+        fast-forward through `lines`, one turn each. It takes over from a running turn:
+        the old session keeps that turn's line as pending, the new one starts clean."""
+        self.busy = True
+        self.played = list(lines)
+        self.replay(lines, bundle)
+
+    def _start_turns(self, turns: Sequence[Sequence[PlayerLine]]) -> None:
+        # Busy from now, not from when the worker's RUNNING state arrives: a second enter
+        # pressed in between must not start a second turn.
+        self.busy = True
+        self.query_one(NpcPanel).begin_turn()
+        self.play_turns(turns)
+
+    def _may_play(self) -> bool:
+        """Whether the engine may be asked now; says why not otherwise."""
+        if self.busy:
+            self.notify("The GM is still answering; send it when the turn is done.")
+            return False
+        if self.playtest.session.status is not Status.active:
+            self.notify("The encounter is over: F5 shows the summary, r there replays it.")
+            return False
+        return True
+
+    def _command(self, line: str) -> None:
+        name, _, rest = line.partition(" ")
+        name, rest = name.lower(), rest.strip()
+        if name in ("/roll", "/end") and not self._may_play():
+            return  # the line stays in the input, to be sent when the turn is done
+        self.input_bar.accept(line)
+        if name == "/quit":
+            self.exit(0)
+        elif name == "/help":
+            self.story.note(f"{HELP}\n{KEYS_HELP}")
+        elif name == "/as":
+            if rest:
+                self._switch(rest)
+            else:
+                self.story.error("usage: /as NAME")
+        elif name == "/status":
+            self.story.note(status_text(self.bundle, self.playtest.session))
+        elif name == "/roll":
+            self.busy = True
+            self.player_roll(self.speaker, rest or "d20")
+        elif name == "/end":
+            self.busy = True
+            self.end_encounter()
+        else:
+            self.story.error(f"unknown command {name}; commands: {' '.join(COMMANDS)}")
+
+    def _switch(self, who: str) -> None:
+        character = self.bundle.party.find(who)
+        if character is None:
+            self.story.error(f"no party member '{who}'; the party is: {self.bundle.party.roster()}")
+            return
+        self.speaker = character.player
+        self.story.note(f"· now speaking as {character.name} ({character.player})")
+
+    def watch_speaker(self, speaker: str) -> None:
+        character = self.bundle.party.by_player(speaker)
+        name = character.name if character else speaker
+        self.input_bar.show_speaker(name, self.colours.get(speaker, 0))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_next_speaker(self) -> None:
+        players = [c.player for c in self.bundle.party.characters]
+        at = players.index(self.speaker) if self.speaker in players else -1
+        self.speaker = players[(at + 1) % len(players)]
+
+    def action_next_panel(self) -> None:
+        tabs = self.query_one("#side", TabbedContent)
+        at = PANELS.index(tabs.active) if tabs.active in PANELS else -1
+        tabs.active = PANELS[(at + 1) % len(PANELS)]
+
+    def action_help(self) -> None:
+        self.story.note(f"{HELP}\n{KEYS_HELP}")
+
+    def action_inspect(self) -> None:
+        engine, session = self.playtest.engine, self.playtest.session
+        self.push_screen(
+            ContextScreen(
+                engine.last_built,
+                budget=engine.context_budget,
+                # While a turn runs, its context is the one being used.
+                turn=session.turn + (1 if self.busy else 0),
+            )
+        )
+
+    def action_summary(self) -> None:
+        if self._ended is None or isinstance(self.screen, SummaryScreen):
+            return
+        view = summary_view(self.bundle, self.playtest.session, self._ended, self._resolved)
+        self.push_screen(SummaryScreen(view), callback=self._summary_closed)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The summary key only shows (and works) once the encounter is over.
+        if action == "summary":
+            return self._ended is not None
+        return True
+
+    def _summary_closed(self, choice: Choice | None) -> None:
+        if choice == "quit":
+            self.exit(0)
+        elif choice == "replay":
+            # The finished turn's worker may still be posting its last NPC view: the
+            # replay takes over the "turn" group, which cancels it.
+            self.restart_encounter()
+
+    # ------------------------------------------------------------------ panels
+
+    def _read_tally(self) -> None:
+        try:
+            self._runs, self._tally_error = read_tally(self.playtest.engine.data_dir), None
+        except UserError as error:
+            self._tally_error = str(error)
+
+    def _refresh_panels(self) -> None:
+        session = self.playtest.session
+        self.query_one(StatusBar).show(status_view(self.playtest))
+        self.query_one(ChecksPanel).show(checks_view(self.bundle, session))
+        self.query_one(TallyPanel).show(
+            tally_view(self.bundle, session, self._runs, self._tally_error)
+        )
+        if session.status is not Status.active:
+            self.input_bar.line.placeholder = "The encounter is over: F5 summary, ctrl+q quit"
+        self.refresh_bindings()

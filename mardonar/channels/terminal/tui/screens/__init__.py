@@ -1,0 +1,1 @@
+"""Screens pushed over the play screen: the context inspector and the end-of-encounter summary."""

@@ -1,0 +1,124 @@
+"""The tool-call log: every call the model made (name, arguments, then the result or the
+refusal reason in red, and how long it took), between the model's own answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.style import Style
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from mardonar.channels.terminal.tui.widgets.lines import Lines
+from mardonar.engine.events import Event, ModelReplied, ToolCalled, ToolResult
+
+MAX_VALUE_CHARS = 60
+"""A long fact or outcome text is cut here: the log is a glance, the transcript has it all."""
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def pairs(data: dict[str, Any] | None, *, skip: dict[str, Any] | None = None) -> str:
+    """`player=aria check=read-grukk`: arguments and results as one compact line; a result
+    key that only repeats an argument (`check`, `player`…) is left out."""
+    skip = skip or {}
+    return " ".join(
+        f"{key}={_value(value)}"
+        for key, value in (data or {}).items()
+        if key not in skip or skip[key] != value
+    )
+
+
+@dataclass
+class ToolRecord:
+    turn: int
+    name: str
+    args: dict[str, Any]
+    ok: bool | None = None
+    """None while the call runs."""
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    latency_ms: float = 0.0
+
+
+class ToolEntry(Static):
+    def __init__(self, lines: Lines, *, classes: str) -> None:
+        super().__init__(lines.renderable, classes=classes)
+        self.plain = lines.plain
+
+    def set_lines(self, lines: Lines) -> None:
+        self.plain = lines.plain
+        self.update(lines.renderable)
+
+
+class ToolLog(VerticalScroll):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "tools--name",
+        "tools--ok",
+        "tools--error",
+        "tools--dim",
+    }
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.records: list[ToolRecord] = []
+        self._entries: dict[str, tuple[ToolRecord, ToolEntry]] = {}
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    @property
+    def text(self) -> str:
+        return "\n".join(entry.plain for entry in self.query_children(ToolEntry))
+
+    def clear(self) -> None:
+        self.records.clear()
+        self._entries.clear()
+        self.remove_children(ToolEntry)
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, ToolCalled):
+            record = ToolRecord(turn=event.turn, name=event.name, args=dict(event.args))
+            entry = ToolEntry(self._record_lines(record), classes="call")
+            self.records.append(record)
+            self._entries[event.call_id] = (record, entry)
+            self.mount(entry)
+        elif isinstance(event, ToolResult):
+            found = self._entries.get(event.call_id)
+            if found is None:  # a result whose call we never saw (the log was cleared)
+                return
+            record, entry = found
+            record.ok, record.result, record.error = event.ok, event.result, event.error
+            record.latency_ms = event.latency_ms
+            entry.set_lines(self._record_lines(record))
+            entry.set_class(not event.ok, "refused")
+        elif isinstance(event, ModelReplied):
+            calls = len(event.tool_calls)
+            asked = f"{calls} call{'s' * (calls != 1)}" if calls else "text"
+            tokens = (
+                f", {event.prompt_tokens}→{event.completion_tokens} tokens"
+                if event.prompt_tokens is not None
+                else ""
+            )
+            line = f"T{event.turn} {event.model}: {asked} in {event.latency_ms:,.0f} ms{tokens}"
+            self.mount(ToolEntry(Lines().line((line, self._s("dim"))), classes="model"))
+
+    def _s(self, name: str) -> Style:
+        return self.get_component_rich_style(f"tools--{name}")
+
+    def _record_lines(self, record: ToolRecord) -> Lines:
+        dim = self._s("dim")
+        took = "  …" if record.ok is None else f"  {record.latency_ms:,.1f} ms"
+        out = Lines().line(f"T{record.turn} ", (record.name, self._s("name")), (took, dim))
+        if record.args:
+            out.item("", pairs(record.args))
+        if record.ok is True:
+            out.item(("→", self._s("ok")), pairs(record.result, skip=record.args) or "ok")
+        elif record.ok is False:
+            out.item(("✘", self._s("error")), (record.error or "refused", self._s("error")))
+        return out
