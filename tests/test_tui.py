@@ -305,13 +305,23 @@ def test_a_slow_model_never_blocks_the_keys(tmp_path: Path) -> None:
         assert app.busy and app.query_one(Thinking).active
         assert "Grukk thinks" in story(app)  # the draft streams in
 
+        # Each key's effect is on screen one frame later (one pause), while the model is
+        # still held mid-stream: the engine never blocks the UI's event loop.
         tabs = app.query_one("#side", TabbedContent)
+        assert "Runs&#160;per&#160;spec" not in app.export_screenshot()
         await pilot.press("f4")
-        assert tabs.active == "tally"
+        await pilot.pause()
+        assert tabs.active == "tally" and app.query_one(TallyPanel).region.height > 0
+        shown = app.export_screenshot()
+        assert "Runs&#160;per&#160;spec" in shown and not llm.gate.is_set() and app.busy
         await pilot.press("f4", "f4")
-        assert tabs.active == "checks"
+        await pilot.pause()
+        assert tabs.active == "checks" and app.query_one(ChecksPanel).region.height > 0
         await pilot.press("f2")
-        assert app.speaker == "bram"
+        await pilot.pause()
+        assert app.speaker == "bram" and speaker_label(app) == "Bram ›"
+        assert "Bram&#160;›" in app.export_screenshot()
+        assert not llm.gate.is_set() and app.busy and app.playtest.session.turn == 0
 
         # A second line waits in the input while the turn runs.
         await pilot.press(*"Hello?", "enter")

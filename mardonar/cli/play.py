@@ -34,6 +34,12 @@ def register(app: typer.Typer) -> None:
         plain: bool = typer.Option(
             False, "--plain", help="The plain line REPL instead of the TUI."
         ),
+        watch: bool = typer.Option(
+            False,
+            "--watch",
+            help="Reload the spec, persona, party and lore when edited, and offer to restart "
+            "the encounter through the lines played so far (TUI only).",
+        ),
     ) -> None:
         """Playtest SPEC: each line you type is one player message; /help for commands.
 
@@ -54,5 +60,9 @@ def register(app: typer.Typer) -> None:
             resume=resume,
         )
         tui = not plain and sys.stdin.isatty() and sys.stdout.isatty()
-        code = asyncio.run(play_tui(options) if tui else play_plain(options))
+        if watch and not tui:
+            typer.echo(
+                "--watch needs the TUI (a terminal, without --plain); playing without it.", err=True
+            )
+        code = asyncio.run(play_tui(options, watch=watch) if tui else play_plain(options))
         raise typer.Exit(code)

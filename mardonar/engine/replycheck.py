@@ -172,7 +172,7 @@ def problems_with(
     problems: list[str] = []
     pattern = banned_match(bundle, text)
     if pattern:
-        problems.append(f"the reply matches the banned pattern {pattern!r}; say it in character")
+        problems.append(f"the reply matches the banned pattern `{pattern}`; say it in character")
     limit = bundle.persona.filters.max_words
     words = word_count(text)
     if words > limit:

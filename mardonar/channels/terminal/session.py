@@ -279,12 +279,13 @@ async def play_plain(options: PlayOptions) -> int:
         return 0
 
 
-async def play_tui(options: PlayOptions) -> int:
-    """The Textual app; on leaving, the same resume hint the plain REPL gives."""
+async def play_tui(options: PlayOptions, *, watch: bool = False) -> int:
+    """The Textual app; on leaving, the same resume hint the plain REPL gives. `watch`
+    reloads the content when its files are edited (live reload)."""
     from mardonar.channels.terminal.tui.app import PlayApp
 
     async with open_playtest(options) as playtest:
-        app = PlayApp(playtest)
+        app = PlayApp(playtest, watch=watch)
         await app.run_async()
         farewell = playtest.farewell()
     print(farewell, flush=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -26,14 +28,19 @@ from textual.worker import Worker, WorkerState
 from mardonar.channels.terminal.plain import COMMANDS, HELP, render, status_text
 from mardonar.channels.terminal.tui.messages import (
     CommandFailed,
+    ContentReloaded,
     EncounterRestarted,
     EngineEvent,
     NpcsChanged,
 )
 from mardonar.channels.terminal.tui.screens.inspector import ContextScreen
+from mardonar.channels.terminal.tui.screens.reload import ReloadScreen
 from mardonar.channels.terminal.tui.screens.summary import Choice, SummaryScreen
 from mardonar.channels.terminal.tui.views import (
     checks_view,
+    completion_names,
+    finding_lines,
+    shown_path,
     speaker_colours,
     status_view,
     story_so_far,
@@ -66,11 +73,15 @@ from mardonar.files import read_tally
 if TYPE_CHECKING:
     from mardonar.channels.terminal.session import Playtest
     from mardonar.content.bundle import Bundle
+    from mardonar.content.watch import ContentWatcher
+    from mardonar.engine.events import Event
     from mardonar.engine.loop import PlayerLine
 
 PANELS = ("npcs", "tally", "tools", "checks")
 NPC_TOOLS = frozenset({"remember", "recall", "skill_check"})
 """Tools after which an NPC's memory or revealed secrets may have changed."""
+WATCH_INTERVAL = 0.5
+"""Seconds between two looks at the content files' stamps (a few stat calls each)."""
 KEYS_HELP = (
     "Keys: F2 or ctrl+n next speaker · F3 what the model was sent · F4 next side panel · "
     "↑/↓ lines sent before · → accept a completion · ctrl+q quit (the session stays resumable)"
@@ -94,8 +105,14 @@ class PlayApp(App[int]):
     speaker: reactive[str] = reactive("", init=False)
     """The player id the next line is said as."""
 
-    def __init__(self, playtest: Playtest) -> None:
+    def __init__(self, playtest: Playtest, *, watch: bool = False) -> None:
         super().__init__()
+        self.live_reload = watch
+        """Live reload: poll the spec, persona, party and lore files for edits."""
+        self.watcher: ContentWatcher | None = None
+        self._reloaded: Bundle | None = None
+        """Content reloaded after an edit but not yet played (the restart was declined);
+        the next replay from the end screen plays it."""
         self.playtest = playtest
         self.colours = speaker_colours(playtest.bundle)
         self._resolved: Resolved | None = None
@@ -109,18 +126,13 @@ class PlayApp(App[int]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        party, npcs = self.bundle.party.characters, self.bundle.spec.npcs
-        names = [
-            *(c.name.split()[0] for c in party),
-            *(word for n in npcs for word in n.name.split() if word[:1].isupper()),
-            *(c.player for c in party),
-        ]
+        names = completion_names(self.bundle)
         yield StatusBar(id="status")
         with Horizontal(id="main"):
             with Vertical(id="play"):
                 yield StoryPane(
                     colours=self.colours,
-                    describe=lambda event: render(event, self.bundle),
+                    describe=self._describe,
                     id="story",
                 )
                 yield Thinking(id="thinking")
@@ -136,6 +148,12 @@ class PlayApp(App[int]):
                     yield ChecksPanel(id="checks-panel")
         yield Footer()
 
+    def _describe(self, event: Event) -> str | None:
+        """The plain REPL's words for an event the story has no style of its own for."""
+        if isinstance(event, Ended) and event.summary_path:
+            event = dataclasses.replace(event, summary_path=shown_path(event.summary_path))
+        return render(event, self.bundle)
+
     @property
     def bundle(self) -> Bundle:
         """The content in play; a restart after a reload may bring new content."""
@@ -150,11 +168,7 @@ class PlayApp(App[int]):
         return self.query_one(InputBar)
 
     def _transcript_note(self, suffix: str = "") -> None:
-        # Relative to where play was started: the full path would wrap in the pane.
-        path = Path(self.playtest.session.transcript or "")
-        with contextlib.suppress(ValueError):
-            path = path.resolve().relative_to(Path.cwd())
-        self.story.note(f"Transcript: {path}{suffix}")
+        self.story.note(f"Transcript: {shown_path(self.playtest.session.transcript or '')}{suffix}")
 
     def on_mount(self) -> None:
         self._transcript_note()
@@ -171,6 +185,75 @@ class PlayApp(App[int]):
         if self.playtest.pending:
             self.story.note("· re-running the interrupted turn")
             self._start_turns([self.playtest.pending])
+        if self.live_reload:
+            from mardonar.content.watch import ContentWatcher
+
+            self.watcher = ContentWatcher(self.bundle)
+            self.story.note("· watching the spec, persona, party and lore for edits")
+            self.set_interval(WATCH_INTERVAL, self.check_content)
+
+    # ------------------------------------------------------------------ live reload
+
+    def check_content(self) -> None:
+        """One look at the watched files; an edit starts a reload (in a worker: linting
+        takes ~100 ms, a frame is 16)."""
+        if self.watcher is None:
+            return
+        changed = self.watcher.changed()
+        if changed:
+            self.reload_content(changed, self.watcher.bundle)
+
+    @work(exclusive=True, group="reload", exit_on_error=False)
+    async def reload_content(self, changed: list[Path], current: Bundle) -> None:
+        from mardonar.content.watch import reload_bundle
+
+        reload = await asyncio.to_thread(reload_bundle, current)
+        self.post_message(ContentReloaded(changed, reload))
+
+    @on(ContentReloaded)
+    def content_reloaded(self, message: ContentReloaded) -> None:
+        reload, root = message.reload, self.bundle.root
+        names = [self._relative(path, root) for path in message.changed]
+        if reload.bundle is None:
+            lines = finding_lines(reload.findings, root) or [reload.error or "unknown error"]
+            self.notify(
+                f"{', '.join(names)} has errors: still playing the previous version.",
+                title="Reload failed",
+                severity="error",
+                timeout=6,
+            )
+            self.story.error(
+                "the edit does not lint; the previous version stays in play:\n" + "\n".join(lines)
+            )
+            return
+        if self.watcher is not None:
+            self.watcher.follow(reload.bundle)
+        self._reloaded = bundle = reload.bundle
+        self.input_bar.set_names(completion_names(bundle))
+        self.story.note(f"· reloaded {', '.join(names)}")
+        if isinstance(self.screen, ReloadScreen):
+            self.screen.dismiss(False)  # a newer edit: ask again about that one
+        question = ReloadScreen(
+            names, len(self.played), spec=self.bundle.spec_path in message.changed
+        )
+        self.push_screen(question, callback=functools.partial(self._reload_answered, bundle))
+
+    @staticmethod
+    def _relative(path: Path, root: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(root.resolve()))
+        return str(path)
+
+    def _reload_answered(self, bundle: Bundle, restart: bool | None) -> None:
+        if self._reloaded is not bundle:
+            return  # a newer edit superseded this one; its own question follows
+        if restart:
+            self._reloaded = None
+            if isinstance(self.screen, SummaryScreen):
+                self.screen.dismiss("close")  # the restart replaces the finished session
+            self.restart_encounter(self.played, bundle=bundle)
+        else:
+            self.story.note("· still playing the previous version; a replay plays the edit")
 
     # ------------------------------------------------------------------ engine workers
 
@@ -231,7 +314,10 @@ class PlayApp(App[int]):
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if event.state is WorkerState.ERROR:
+        if event.state is WorkerState.ERROR and worker.group == "reload":
+            error = worker.error
+            self.story.error(f"the reload failed: {type(error).__name__}: {error}")
+        elif event.state is WorkerState.ERROR:
             error = worker.error
             self.story.error(
                 f"the engine failed: {type(error).__name__}: {error}. What was said is saved; "
@@ -418,7 +504,8 @@ class PlayApp(App[int]):
         elif choice == "replay":
             # The finished turn's worker may still be posting its last NPC view: the
             # replay takes over the "turn" group, which cancels it.
-            self.restart_encounter()
+            bundle, self._reloaded = self._reloaded, None
+            self.restart_encounter(bundle=bundle)
 
     # ------------------------------------------------------------------ panels
 

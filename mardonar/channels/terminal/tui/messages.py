@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mardonar.content.watch import Reload
     from mardonar.engine.events import Event
     from mardonar.engine.loop import NpcView
 
@@ -42,3 +45,12 @@ class CommandFailed(Message):
     """A player command the engine refused (a bad `/roll` expression…)."""
 
     text: str
+
+
+@dataclass
+class ContentReloaded(Message):
+    """The watched files changed and were loaded again: `reload.bundle` is the new content,
+    or None with the lint findings when the edit is broken (the old content stays)."""
+
+    changed: list[Path]
+    reload: Reload

@@ -6,7 +6,10 @@ is done) and shape it for display, so widgets stay free of engine types and logi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mardonar.engine.events import Event, Narration, Notice, PlayerSaid
@@ -14,6 +17,7 @@ from mardonar.engine.events import Event, Narration, Notice, PlayerSaid
 if TYPE_CHECKING:
     from mardonar.channels.terminal.session import Playtest
     from mardonar.content.bundle import Bundle
+    from mardonar.content.lint.findings import Finding
     from mardonar.engine.events import Ended, Resolved
     from mardonar.engine.session import Session
 
@@ -237,7 +241,39 @@ def summary_view(
         narrative=narrative,
         xp=tuple(xp),
         items=tuple(items),
-        summary_path=ended.summary_path,
+        summary_path=shown_path(ended.summary_path) if ended.summary_path else None,
         transcript=session.transcript,
         turn=ended.turn,
     )
+
+
+def shown_path(path: str | Path) -> str:
+    """`path` relative to where play was started when it is below it: the full path would
+    wrap in a pane."""
+    shown = Path(path)
+    with contextlib.suppress(ValueError):
+        shown = shown.resolve().relative_to(Path.cwd().resolve())
+    return str(shown)
+
+
+def completion_names(bundle: Bundle) -> list[str]:
+    """What the input completes besides commands: first names of the party, the
+    capitalised words of NPC names, and player ids (for `/as`)."""
+    party, npcs = bundle.party.characters, bundle.spec.npcs
+    return [
+        *(c.name.split()[0] for c in party),
+        *(word for n in npcs for word in n.name.split() if word[:1].isupper()),
+        *(c.player for c in party),
+    ]
+
+
+def finding_lines(findings: Sequence[Finding], root: Path) -> list[str]:
+    """Lint findings as `path:line:col: CODE message`, paths relative to the content root
+    when they are inside it (the full path would wrap in the story pane)."""
+    lines = []
+    for found in findings:
+        path = Path(found.path)
+        with contextlib.suppress(ValueError):
+            path = path.resolve().relative_to(root.resolve())
+        lines.append(f"{path}:{found.line}:{found.col}: {found.code} {found.message}")
+    return lines

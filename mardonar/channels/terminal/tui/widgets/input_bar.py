@@ -99,6 +99,16 @@ class InputBar(Horizontal):
     def line(self) -> HistoryInput:
         return self.query_one("#line", HistoryInput)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names completed now."""
+        return self._suggester.names
+
+    def set_names(self, names: Iterable[str]) -> None:
+        """Complete these names from now on (the content was reloaded)."""
+        self._suggester = NameSuggester(self._suggester.commands, names)
+        self.line.suggester = self._suggester
+
     def show_speaker(self, name: str, colour: int) -> None:
         label = self.query_one("#speaker", Label)
         label.update(f"{name.split()[0]} ›")
