@@ -42,8 +42,8 @@ SCRIPT: list[ScriptItem] = [
             ("remember", {"npc": "grukk", "fact": "Aria asked what was wrong, and kindly."}),
         ]
     ),
-    "Grukk's ears droop. He glances at the gorge and mutters that the one below has been "
-    "winning at dice all week, and Grukk owes him more silver than a goblin can count.",
+    'Grukk puffs out his chest. "Grukk is never nervous. Grukk is fierce." But his eyes '
+    "keep flicking to the far end of the bridge, where the snoring comes from.",
     ScriptedReply(
         tool_calls=[("remember", {"npc": "grukk", "fact": "Bram paid the toll without haggling."})]
     ),
