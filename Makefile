@@ -72,7 +72,7 @@ check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "redis-server is missing; installing it: apt-get install -y redis-server"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
 	      --no-install-recommends redis-server >/dev/null; \
 	  fi; \
 	  command -v redis-server >/dev/null 2>&1 || { \
