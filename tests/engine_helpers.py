@@ -8,6 +8,7 @@ offline narrator).
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,17 @@ T = TypeVar("T")
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def copy_content(root: Path) -> Path:
+    """The shipped content (persona, party, specs, lore) in `root`, as `git clone` gives it,
+    so a test's transcripts, data and edits never touch the checkout."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("persona.yaml", "party.yaml"):
+        shutil.copy2(REPO / name, root / name)
+    for folder in ("specs", "lore"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
 
 
 def bundle(spec: str = "goblin-toll-bridge") -> Bundle:

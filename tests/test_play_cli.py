@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.engine_helpers import copy_content
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 SPEC = "goblin-toll-bridge"
@@ -35,13 +34,7 @@ ROLL_LINE = re.compile(
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A Mardonar repository with the shipped content, as `git clone` would give it."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("persona.yaml", "party.yaml"):
-        shutil.copy2(REPO_ROOT / name, root / name)
-    for folder in ("specs", "lore"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    return root
+    return copy_content(tmp_path / "repo")
 
 
 def play(

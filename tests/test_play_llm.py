@@ -5,7 +5,6 @@ on 127.0.0.1 standing in for LiteLLM and Ollama)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,10 @@ from mardonar.engine.events import EngineError, Narration, Notice, Resolved, Too
 from mardonar.llm.chain import FallbackChain
 from mardonar.llm.offline import OfflineNarrator
 from mardonar.llm.openai_compat import OpenAICompatLLM
-from tests.engine_helpers import REPO, bundle, open_table, run
+from tests.engine_helpers import bundle, copy_content, open_table, run
 from tests.llm_server import Reply, ScriptedServer, llm_server, serve_llm  # noqa: F401
 
 SECRET = "sk-test-secret-4242"
-
-
-def repo_copy(tmp_path: Path) -> Path:
-    """The shipped content in a temp folder, so transcripts and data land there."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("persona.yaml", "party.yaml"):
-        shutil.copy(REPO / name, repo / name)
-    shutil.copytree(REPO / "specs", repo / "specs")
-    shutil.copytree(REPO / "lore", repo / "lore")
-    return repo
 
 
 def of(events: list[Any], kind: type) -> list[Any]:
@@ -39,7 +27,7 @@ def test_play_resolves_an_encounter_through_real_http(
 ) -> None:
     llm_server.api_key = SECRET
     llm_server.default = serve_llm(OfflineNarrator(bundle(), 7))
-    repo = repo_copy(tmp_path)
+    repo = copy_content(tmp_path / "repo")
     transcript = tmp_path / "t.jsonl"
     result = run_cli(
         "play",

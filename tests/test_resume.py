@@ -18,7 +18,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,9 +34,9 @@ from mardonar.files import read_tally
 from mardonar.llm.offline import OfflineNarrator
 from mardonar.store.sqlite import SqliteStore
 from mardonar.transcript import read_transcript
-from tests.conftest import REPO_ROOT, cli_env
+from tests.conftest import cli_env
 from tests.engine_helpers import bundle as load_content
-from tests.engine_helpers import open_table
+from tests.engine_helpers import copy_content, open_table
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 SPEC = "goblin-toll-bridge"
@@ -88,12 +87,7 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> int:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    for name in ("persona.yaml", "party.yaml"):
-        shutil.copy2(REPO_ROOT / name, root / name)
-    for folder in ("specs", "lore"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    return root
+    return copy_content(tmp_path_factory.mktemp("repo"))
 
 
 def mardonar(*args: str | int | Path) -> list[str]:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from mardonar.content.bundle import load_bundle
 from mardonar.content.watch import ContentWatcher, reload_bundle
-from tests.engine_helpers import REPO
-
-
-def repo_copy(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("persona.yaml", "party.yaml"):
-        shutil.copy(REPO / name, repo / name)
-    shutil.copytree(REPO / "specs", repo / "specs")
-    shutil.copytree(REPO / "lore", repo / "lore")
-    return repo
+from tests.engine_helpers import copy_content
 
 
 def touch(path: Path, text: str) -> None:
@@ -29,7 +18,7 @@ def touch(path: Path, text: str) -> None:
 
 
 def test_edits_to_spec_persona_and_lore_are_noticed_once(tmp_path: Path) -> None:
-    repo = repo_copy(tmp_path)
+    repo = copy_content(tmp_path / "repo")
     watcher = ContentWatcher(load_bundle("goblin-toll-bridge", cwd=repo))
     assert watcher.changed() == []
     spec = repo / "specs" / "goblin-toll-bridge.yaml"
@@ -40,7 +29,7 @@ def test_edits_to_spec_persona_and_lore_are_noticed_once(tmp_path: Path) -> None
 
 
 def test_a_good_edit_reloads_and_a_broken_one_keeps_the_old_content(tmp_path: Path) -> None:
-    repo = repo_copy(tmp_path)
+    repo = copy_content(tmp_path / "repo")
     bundle = load_bundle("goblin-toll-bridge", cwd=repo)
     spec = repo / "specs" / "goblin-toll-bridge.yaml"
     touch(spec, spec.read_text().replace("dc: 13", "dc: 15", 1))
