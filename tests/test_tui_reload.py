@@ -31,8 +31,8 @@ from mardonar.llm.scripted import ScriptedLLM, ScriptedReply, ScriptItem
 from mardonar.memory.sqlite import SqliteMemory
 from mardonar.runtime import Runtime
 from mardonar.store.sqlite import SqliteStore
-from tests.engine_helpers import run
-from tests.test_watch import repo_copy, touch
+from tests.engine_helpers import copy_content, run
+from tests.test_watch import touch
 
 SIZE = (120, 36)
 THREATEN: list[ScriptItem] = [
@@ -74,7 +74,7 @@ def story(app: PlayApp) -> str:
 
 
 def watch(tmp_path: Path, scenario: Callable[[PlayApp, Pilot[int], Path], object]) -> None:
-    repo = repo_copy(tmp_path)
+    repo = copy_content(tmp_path / "repo")
 
     async def go() -> None:
         playtest = await open_playtest(tmp_path, repo)
@@ -149,7 +149,7 @@ def test_an_edit_reloads_and_restarts_through_the_lines_played(tmp_path: Path) -
 def test_watch_with_the_plain_repl_says_it_needs_the_tui(
     tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
-    repo = repo_copy(tmp_path)
+    repo = copy_content(tmp_path / "repo")
     result = run_cli(
         "play",
         "goblin-toll-bridge",
