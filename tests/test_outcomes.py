@@ -8,8 +8,8 @@ the behaviour under test (the outcome is reachable by that script), and the seed
 deterministic for today's engine. Nothing is mocked: the real engine, SQLite store and
 memory run in a temp folder, with the real offline narrator.
 
-The authors' test plans (specs/<id>.test.yaml) are also played here, with a small runner,
-until `mardonar test` exists: each case's expectations must hold.
+The authors' test plans (specs/<id>.test.yaml) are also played here, with the runner of
+`mardonar test` (mardonar.testplans): each case's expectations must hold.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pytest
 import yaml
 
 from mardonar.content.bundle import Bundle, load_bundle
-from mardonar.content.models import TestPlan
 from mardonar.engine.events import Ended, Event, Resolved
 from mardonar.engine.session import Status
 from mardonar.files import read_tally
 from mardonar.llm.offline import OfflineNarrator
+from mardonar.testplans import load_plan, play_case, unmet
 from tests.engine_helpers import REPO, Table, open_table, run
 
 SPECS_DIR = REPO / "specs"
@@ -251,57 +251,6 @@ def _test_plans() -> list[Path]:
     return sorted(SPECS_DIR.glob("*.test.yaml"))
 
 
-@dataclass
-class CaseResult:
-    status: str
-    outcome: str | None
-    checks: dict[str, list[bool]]
-    xp: dict[str, int]
-    items: dict[str, list[str]]
-
-
-async def play_case(
-    bundle: Bundle, lines: list[str], speaker: str | None, seed: int, folder: Path
-) -> CaseResult:
-    """A test case as `mardonar play` would run it: `/as NAME` switches the speaker."""
-
-    def who(name: str) -> str:
-        wanted = name.strip().casefold()
-        for character in bundle.party.characters:
-            if wanted in (
-                character.player.casefold(),
-                character.name.casefold(),
-                character.name.split()[0].casefold(),
-            ):
-                return character.player
-        raise AssertionError(f"no party member {name!r}")
-
-    current = who(speaker) if speaker else bundle.party.characters[0].player
-    table = await open_table(
-        folder, OfflineNarrator(bundle, seed), spec=bundle.spec.id, seed=seed, content=bundle
-    )
-    try:
-        for line in lines:
-            if line.startswith("/as "):
-                current = who(line[4:])
-                continue
-            assert not line.startswith("/"), f"unsupported command in a test plan: {line}"
-            if table.session.status is not Status.active:
-                break
-            await table.say(current, line)
-        session = table.session
-        checks: dict[str, list[bool]] = {}
-        for roll in session.checks_rolled:
-            if roll.check:
-                checks.setdefault(roll.check, []).append(roll.success)
-        items: dict[str, list[str]] = {}
-        for item, player in session.items_granted.items():
-            items.setdefault(player, []).append(item)
-        return CaseResult(session.status.value, session.outcome, checks, session.xp_awarded, items)
-    finally:
-        await table.close()
-
-
 def _plan_cases() -> list[tuple[Path, int]]:
     cases = []
     for path in _test_plans():
@@ -322,28 +271,11 @@ def test_every_shipped_spec_has_a_test_plan() -> None:
 @pytest.mark.parametrize(
     ("path", "index"), PLAN_CASES, ids=[f"{p.name}#{i}" for p, i in PLAN_CASES]
 )
-def test_plan_case_holds(path: Path, index: int, tmp_path: Path) -> None:
+def test_plan_case_holds(path: Path, index: int) -> None:
+    """Each case, played by the product's runner (mardonar.testplans, `mardonar test`)."""
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../schemas/testplan.schema.json\n")
-    plan = TestPlan.model_validate(yaml.safe_load(text))
-    case = plan.cases[index]
-    bundle = content(plan.spec)
-    got = run(play_case(bundle, list(case.lines), case.speaker, case.seed, tmp_path))
-    expect = case.expect
-    assert got.outcome == expect.outcome, case.name
-    if expect.status is not None:
-        assert got.status == expect.status, case.name
-    for check_id, wanted in expect.checks.items():
-        rolls = got.checks.get(check_id, [])
-        if wanted == "not-rolled":
-            assert not rolls, (case.name, check_id, rolls)
-        elif wanted == "rolled":
-            assert rolls, (case.name, check_id)
-        else:
-            assert rolls and rolls[-1] is (wanted == "success"), (case.name, check_id, rolls)
-    if expect.xp:
-        assert got.xp == expect.xp, case.name
-    if expect.items:
-        assert {p: sorted(i) for p, i in got.items.items()} == {
-            p: sorted(i) for p, i in expect.items.items()
-        }, case.name
+    loaded = load_plan(path)
+    case = loaded.plan.cases[index]
+    got = run(play_case(content(loaded.plan.spec), case))
+    assert not unmet(case, got), (case.name, unmet(case, got))

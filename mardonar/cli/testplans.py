@@ -1,13 +1,98 @@
-"""`mardonar test`: the authors' test plans (built with the engine, issue #3/#6)."""
+"""`mardonar test [PATH...]`: run the authors' test plans (specs/<id>.test.yaml)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
 import typer
 
-from mardonar.cli._common import not_built_yet
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class GmModel(StrEnum):
+    offline = "offline"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("test", help="Run the authors' test plans (specs/<id>.test.yaml). Not built yet.")
-    def _test() -> None:
-        not_built_yet("test", 6)
+    @app.command("test")
+    def _test(
+        paths: list[Path] | None = typer.Argument(
+            None,
+            help="Test plans or folders holding them (default: every specs/*.test.yaml of the "
+            "current repository).",
+            show_default=False,
+        ),
+        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+        keyword: str | None = typer.Option(
+            None,
+            "-k",
+            help="Run only the cases whose id (PLAN::NAME) contains this text (case-insensitive).",
+        ),
+        model: GmModel = typer.Option(
+            GmModel.offline, "--model", help="The model that plays the GM."
+        ),
+    ) -> None:
+        """Run the authors' test plans (specs/<id>.test.yaml) and report like pytest.
+
+        Exit 0 when every case passes, 1 when any fails, 2 on a usage error or when a plan
+        has lint errors (nothing is run then)."""
+        import asyncio
+        import json
+
+        from mardonar.errors import UsageError
+        from mardonar.testplans import (
+            CaseResult,
+            discover_plans,
+            lint_plans,
+            load_plan,
+            offline_llm,
+            run_plans,
+        )
+
+        as_json = output is OutputFormat.json
+        plans = discover_plans(list(paths or []), Path.cwd())
+        errors = lint_plans(plans)
+        if errors:
+            if as_json:
+                typer.echo(
+                    json.dumps(
+                        {"lint": [f.to_dict() for f in errors], "cases": []},
+                        indent=2,
+                        ensure_ascii=False,
+                    )
+                )
+            else:
+                for f in errors:
+                    typer.echo(f"{f.path}:{f.line}:{f.col}: {f.severity}[{f.code}] {f.message}")
+            noun = "error" if len(errors) == 1 else "errors"
+            raise UsageError(
+                f"the test plans have {len(errors)} lint {noun}; fix them (see `mardonar lint`) "
+                "and run again: no case was run",
+                exit_code=2,
+            )
+        loaded = [load_plan(path) for path in plans]
+        if keyword and not any(
+            keyword.casefold() in f"{plan.display}::{case.name}".casefold()
+            for plan in loaded
+            for case in plan.plan.cases
+        ):
+            raise UsageError(f"-k {keyword}: no case id contains it", exit_code=2)
+
+        def show(result: CaseResult) -> None:
+            if as_json:
+                return
+            typer.echo(f"{result.id} {'PASSED' if result.passed else 'FAILED'}")
+            for failure in result.failures:
+                typer.echo(f"    {failure}")
+
+        make_llm = {GmModel.offline: offline_llm}[model]
+        run = asyncio.run(run_plans(loaded, keyword=keyword, make_llm=make_llm, on_result=show))
+        if as_json:
+            typer.echo(json.dumps(run.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            typer.echo(run.summary())
+        raise typer.Exit(1 if run.failed else 0)

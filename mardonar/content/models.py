@@ -398,6 +398,8 @@ class Expectation(Strict):
     """Player id → total XP awarded."""
     items: dict[str, list[Slug]] = Field(default_factory=dict)
     """Player id → items granted."""
+    narration_contains: list[Text] = Field(default_factory=list)
+    """Phrases the GM's narration must contain (case-insensitive, anywhere in the case)."""
 
 
 class TestCase(Strict):
