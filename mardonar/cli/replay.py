@@ -1,13 +1,52 @@
-"""`mardonar replay` (issue #6)."""
+"""`mardonar replay TRANSCRIPT...` (issue #6): strict replay of recorded sessions."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
 import typer
 
-from mardonar.cli._common import not_built_yet
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("replay", help="Not built yet (issue #6).")
-    def _replay() -> None:
-        not_built_yet("replay", 6)
+    @app.command("replay")
+    def _replay(
+        paths: list[Path] = typer.Argument(
+            ...,
+            help="Transcripts (*.jsonl) or folders holding them (walked).",
+            show_default=False,
+        ),
+        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+    ) -> None:
+        """Replay recorded sessions against the current specs and compare what happens.
+
+        The recorded model answers are played back with the recorded seed and player lines;
+        tool calls and results, narration, corrections and the resolution are compared turn
+        by turn. Exit 0 when every transcript replays identically, 1 when any diverges, 2
+        when a transcript cannot be read or its spec cannot be loaded."""
+        import asyncio
+
+        from mardonar.replay import (
+            ReplayResult,
+            discover_transcripts,
+            render_github,
+            render_json,
+            render_text,
+            replay,
+        )
+
+        files = discover_transcripts(list(paths))
+
+        async def run_all() -> list[ReplayResult]:
+            return [await replay(path) for path in files]
+
+        results = asyncio.run(run_all())
+        renderer = {"text": render_text, "json": render_json, "github": render_github}
+        typer.echo(renderer[output.value](results))
+        raise typer.Exit(0 if all(r.identical for r in results) else 1)

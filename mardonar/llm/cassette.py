@@ -1,0 +1,110 @@
+"""The replay cassette: an `LLM` that answers with the `llm` events of a transcript.
+
+Strict replay (`mardonar replay`, mardonar/replay.py) feeds the recorded player lines to a
+fresh engine; every time the engine asks the model, the cassette plays the next recorded
+answer of the current turn — its text as one `TextDelta`, its tool calls with the recorded
+ids, names and raw arguments, then `Finish`. When the engine asks more often in a turn than
+the transcript answered (the conversation went elsewhere), the cassette raises
+`CassetteExhausted`, an `LLMError`, so the engine falls back as it would with a failed
+backend, and the miss is kept in `misses` for the replayer to report at that turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mardonar.llm.base import Chunk, Finish, LLMError, LLMRequest, TextDelta, ToolCall
+
+
+class CassetteExhausted(LLMError):
+    """The engine asked the model more often in a turn than the transcript recorded."""
+
+    def __init__(self, turn: int, asked: int, recorded: int, nearest: dict[str, Any] | None):
+        self.turn = turn
+        self.asked = asked
+        self.recorded = recorded
+        self.nearest = nearest
+        super().__init__(
+            f"turn {turn}: the engine asked the model {asked} times; the transcript answered "
+            f"{recorded} times (the conversation went elsewhere)"
+        )
+
+
+@dataclass(frozen=True)
+class Miss:
+    turn: int
+    asked: int
+    recorded: int
+    nearest: dict[str, Any] | None
+    """The last recorded answer of that turn (what the model said before), if any."""
+
+
+def describe_answer(record: dict[str, Any] | None) -> str:
+    """A one-line view of a recorded `llm` answer."""
+    if record is None:
+        return "(no recorded answer in this turn)"
+    calls = [f"{c.get('name')}({c.get('arguments')})" for c in record.get("tool_calls") or []]
+    text = str(record.get("content") or "").strip().replace("\n", " ")
+    if len(text) > 80:
+        text = text[:77] + "..."
+    parts = ([f"tool calls {', '.join(calls)}"] if calls else []) + ([repr(text)] if text else [])
+    return "; ".join(parts) or "(an empty answer)"
+
+
+class CassetteLLM:
+    """Plays recorded `llm` records, turn by turn. Call `begin_turn` before each turn."""
+
+    def __init__(self, records: Iterable[dict[str, Any]], *, name: str = "cassette") -> None:
+        self._name = name
+        self._answers: dict[int, list[dict[str, Any]]] = {}
+        for record in records:
+            if record.get("type") == "llm":
+                self._answers.setdefault(int(record.get("turn", 0)), []).append(record)
+        self._used: dict[int, int] = {}
+        self.turn = 0
+        self.misses: list[Miss] = []
+        self.requests: list[LLMRequest] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def begin_turn(self, turn: int) -> None:
+        self.turn = turn
+
+    def recorded(self, turn: int) -> int:
+        return len(self._answers.get(turn, []))
+
+    def used(self, turn: int) -> int:
+        return self._used.get(turn, 0)
+
+    def unused(self) -> dict[int, int]:
+        """Turn → recorded answers the engine never asked for."""
+        left = {turn: len(answers) - self.used(turn) for turn, answers in self._answers.items()}
+        return {turn: count for turn, count in sorted(left.items()) if count > 0}
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        turn = self.turn
+        answers = self._answers.get(turn, [])
+        index = self._used.get(turn, 0)
+        self._used[turn] = index + 1
+        if index >= len(answers):
+            nearest = answers[-1] if answers else None
+            self.misses.append(Miss(turn, index + 1, len(answers), nearest))
+            raise CassetteExhausted(turn, index + 1, len(answers), nearest)
+        record = answers[index]
+        content = str(record.get("content") or "")
+        if content:
+            yield TextDelta(content)
+        calls = record.get("tool_calls") or []
+        for call in calls:
+            yield ToolCall(str(call["id"]), str(call["name"]), str(call["arguments"]))
+        usage = record.get("usage") or {}
+        yield Finish(
+            reason="tool_calls" if calls else "stop",
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )

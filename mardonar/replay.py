@@ -1,0 +1,536 @@
+"""Strict replay of recorded sessions (issue #6, item 1) and recording golden transcripts.
+
+`replay(path)` reads a transcript, loads its spec from the repository around the transcript
+(or the working folder), and plays the recorded player lines, `/roll`s and `/end` on a fresh
+engine (real SQLite store and memory in a temporary folder, deleted afterwards) with the
+recorded seed and a `CassetteLLM` that answers with the recorded `llm` events. The events
+the engine produces are compared, turn by turn, with the recorded ones (tool calls and
+results, narration, corrections, resolve, end); latency, usage, timestamps and session ids
+are not compared. The result names the first divergent turn with a per-field diff and the
+end-state diff (outcome, XP, items). Hash differences in the header are information.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mardonar.content.repo import find_root
+from mardonar.errors import UsageError
+from mardonar.transcript import event_record, read_transcript
+
+if TYPE_CHECKING:
+    from mardonar.content.bundle import Bundle
+    from mardonar.llm.base import LLM
+
+__all__ = [
+    "COMPARED",
+    "ReplayResult",
+    "discover_transcripts",
+    "play_lines",
+    "record_session",
+    "replay",
+    "replay_sync",
+]
+
+COMPARED = ("tool", "narration", "correction", "resolve", "end")
+"""The record types compared between the recording and the replay."""
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ReplayResult:
+    path: str
+    spec: str
+    seed: int
+    turns: int
+    notes: list[str] = field(default_factory=list)
+    """Information: hashes changed since recording, `/roll`s that could not be replayed."""
+    turn: int | None = None
+    """The first divergent turn, or None when the replay is identical."""
+    diff: list[str] = field(default_factory=list)
+    """What differs in that turn, one line per field."""
+    end_diff: list[str] = field(default_factory=list)
+    """Outcome, XP and items at the end, where they differ."""
+    misses: list[str] = field(default_factory=list)
+    """Turns where the engine asked the model something the cassette had no answer for."""
+    seconds: float = 0.0
+
+    @property
+    def identical(self) -> bool:
+        return self.turn is None and not self.end_diff and not self.misses
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "spec": self.spec,
+            "seed": self.seed,
+            "turns": self.turns,
+            "result": "identical" if self.identical else "diverged",
+            "notes": self.notes,
+            "turn": self.turn,
+            "diff": self.diff,
+            "end_diff": self.end_diff,
+            "misses": self.misses,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def discover_transcripts(paths: Sequence[Path]) -> list[Path]:
+    """The transcripts named by `paths`: files, or folders walked for `*.jsonl`."""
+    if not paths:
+        raise UsageError("name at least one transcript or folder of transcripts", exit_code=2)
+    found: dict[Path, None] = {}
+    for given in paths:
+        if not given.exists():
+            raise UsageError(f"{given}: no such file or directory", exit_code=2)
+        if given.is_dir():
+            inside = sorted(given.rglob("*.jsonl"))
+            if not inside:
+                raise UsageError(f"{given}: no transcripts (*.jsonl) in it", exit_code=2)
+            found.update(dict.fromkeys(p.resolve() for p in inside))
+        else:
+            found[given.resolve()] = None
+    return list(found)
+
+
+# --------------------------------------------------------------------------- playing lines
+
+
+def _roll_expression(detail: str) -> str:
+    """The expression behind a recorded `/roll` detail (`d20 [15] + 2 = 17` → `d20 + 2`)."""
+    shown = detail.rsplit(" = ", 1)[0]
+    return re.sub(r" \[[^\]]*\]", "", shown).strip()
+
+
+async def play_lines(
+    engine: Any, session: Any, speaker: str, lines: Sequence[str], who: Callable[[str], str]
+) -> None:
+    """Play lines as `mardonar play` would: `/as NAME`, `/roll [DICE]`, `/end`, or speech."""
+    from mardonar.engine.session import Status
+
+    for line in lines:
+        if session.status is not Status.active and not line.lower().startswith("/as"):
+            break
+        if line.startswith("/"):
+            name, _, rest = line.partition(" ")
+            name = name.lower()
+            if name == "/as":
+                speaker = who(rest)
+            elif name == "/roll":
+                await engine.player_roll(session, speaker, rest.strip() or "d20")
+            elif name == "/end":
+                await engine.end(session)
+            else:
+                raise UsageError(f"{name}: not supported in a recorded script", exit_code=2)
+            continue
+        async for _ in engine.run_turn(session, [(speaker, line)]):
+            pass
+
+
+async def record_session(
+    bundle: Bundle,
+    *,
+    seed: int,
+    lines: Sequence[str],
+    path: Path,
+    speaker: str | None = None,
+    llm: LLM | None = None,
+) -> Path:
+    """Play `lines` on a real engine (temporary data folder) and record the transcript at
+    `path` (overwritten): how the golden transcripts are made."""
+    from mardonar.engine.loop import Engine
+    from mardonar.llm.offline import OfflineNarrator
+    from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.store.sqlite import SqliteStore
+    from mardonar.transcript import TranscriptWriter
+
+    def who(name: str) -> str:
+        found = bundle.party.find(name)
+        if found is None:
+            raise UsageError(f"no party member '{name.strip()}'", exit_code=2)
+        return found.player
+
+    first = who(speaker) if speaker else bundle.party.characters[0].player
+    if path.exists():
+        path.unlink()
+    writer = TranscriptWriter(path)
+    with tempfile.TemporaryDirectory(prefix="mardonar-record-") as folder:
+        data = Path(folder) / "data"
+        store = SqliteStore(data / "mardonar.db")
+        memory = SqliteMemory(data / "mardonar.db")
+        engine = Engine(
+            bundle,
+            llm=llm or OfflineNarrator(bundle, seed),
+            store=store,
+            memory=memory,
+            data_dir=data,
+            subscribers=[writer],
+        )
+        try:
+            session = await engine.start(seed=seed, transcript=path)
+            writer.header(**engine.header(session))
+            engine.opening(session)
+            await play_lines(engine, session, first, lines, who)
+        finally:
+            writer.close()
+            await memory.close()
+            await store.close()
+    return path
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _by_turn(records: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    turns: dict[int, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("type") in COMPARED:
+            turns.setdefault(int(record.get("turn", 0)), []).append(record)
+    return turns
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """Strings quoted, other values as JSON, cut to `width`."""
+    if isinstance(value, str):
+        text = value.replace("\n", " ")
+        return repr(text[: width - 3] + "...") if len(text) > width else repr(text)
+    text = json.dumps(value, ensure_ascii=False)
+    return text[: width - 3] + "..." if len(text) > width else text
+
+
+def _parse(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _check_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """`check intimidate-grukk: dc 13 → 15, total 14: success → failure`."""
+    args = old.get("args") or {}
+    label = args.get("check") or args.get("skill") or "(improvised)"
+    if old.get("ok") and not new.get("ok"):
+        was = "success" if (old.get("result") or {}).get("success") else "failure"
+        return f"check {label}: {was} → refused: {new.get('error')}"
+    if not old.get("ok") and new.get("ok"):
+        return f"check {label}: refused ({old.get('error')}) → rolled"
+    a, b = old.get("result"), new.get("result")
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return None
+    parts: list[str] = []
+    for key in ("dc", "total"):
+        if key in a or key in b:
+            if a.get(key) == b.get(key):
+                parts.append(f"{key} {a.get(key)}")
+            else:
+                parts.append(f"{key} {a.get(key)} → {b.get(key)}")
+    line = f"check {label}: " + ", ".join(parts)
+
+    def verdict(result: dict[str, Any]) -> str:
+        return "success" if result.get("success") else "failure"
+
+    if a.get("success") != b.get("success"):
+        line += f": {verdict(a)} → {verdict(b)}"
+    others = sorted(k for k in set(a) | set(b) if k not in ("dc", "total", "success"))
+    extra = [f"{k} {_short(a.get(k))} → {_short(b.get(k))}" for k in others if a.get(k) != b.get(k)]
+    if extra:
+        line += "; " + ", ".join(extra)
+    return line
+
+
+def _dict_diff(prefix: str, a: Any, b: Any) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        lines: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                lines += _dict_diff(
+                    f"{prefix}.{key}" if prefix else str(key), a.get(key), b.get(key)
+                )
+        return lines
+    return [f"{prefix}: {_short(a)} → {_short(b)}"]
+
+
+def _record_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    kind = old.get("type")
+    if kind != new.get("type"):
+        return [f"{kind} {_describe(old)} → {new.get('type')} {_describe(new)}"]
+    if kind == "tool":
+        if old.get("name") == new.get("name") == "skill_check":
+            line = _check_diff(old, new)
+            if line:
+                return [line]
+        name = old.get("name")
+        if old.get("name") != new.get("name") or old.get("args") != new.get("args"):
+            return [f"tool {_describe(old)} → {_describe(new)}"]
+        strip = {k: v for k, v in old.items() if k not in ("type", "turn", "name", "args")}
+        fresh = {k: v for k, v in new.items() if k not in ("type", "turn", "name", "args")}
+        return _dict_diff(f"tool {name}", strip, fresh)
+    if kind == "narration":
+        return [f"narration: {_short(old.get('text'))} → {_short(new.get('text'))}"]
+    if kind == "resolve":
+        strip = {k: v for k, v in old.items() if k not in ("type", "turn")}
+        fresh = {k: v for k, v in new.items() if k not in ("type", "turn")}
+        return _dict_diff("resolve", strip, fresh)
+    return _dict_diff(str(kind), old, new)
+
+
+def _describe(record: dict[str, Any]) -> str:
+    kind = record.get("type")
+    if kind == "tool":
+        args = json.dumps(record.get("args"), ensure_ascii=False, sort_keys=True)
+        state = "ok" if record.get("ok") else f"refused: {record.get('error')}"
+        return f"{record.get('name')}({args}) {state}"
+    if kind == "narration":
+        return _short(record.get("text"))
+    if kind == "correction":
+        return _short(record.get("reason"))
+    if kind == "resolve":
+        return f"outcome {record.get('outcome')}"
+    if kind == "end":
+        return f"reason {record.get('reason')}"
+    return _short(record)
+
+
+def _turn_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            lines += _record_diff(a, b)
+    for a in old[len(new) :]:
+        lines.append(f"missing {a.get('type')}: {_describe(a)} (recorded, not produced)")
+    for b in new[len(old) :]:
+        lines.append(f"extra {b.get('type')}: {_describe(b)} (produced, not recorded)")
+    return lines
+
+
+def _end_state(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    state: dict[str, Any] = {"outcome": None, "status": "active", "xp": {}, "items": {}}
+    for record in records:
+        if record.get("type") == "resolve":
+            state["outcome"] = record.get("outcome")
+            state["xp"] = dict(record.get("xp") or {})
+            granted = record.get("items") or {}
+            state["items"] = {str(p): sorted(map(str, v)) for p, v in granted.items() if v}
+        elif record.get("type") == "end":
+            state["status"] = record.get("reason")
+    return state
+
+
+def _end_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key in ("outcome", "status"):
+        if old[key] != new[key]:
+            lines.append(f"{key}: {old[key] or '(none)'} → {new[key] or '(none)'}")
+    for player in sorted(set(old["xp"]) | set(new["xp"])):
+        a, b = old["xp"].get(player, 0), new["xp"].get(player, 0)
+        if a != b:
+            lines.append(f"xp {player}: {a} → {b}")
+    for player in sorted(set(old["items"]) | set(new["items"])):
+        a, b = old["items"].get(player, []), new["items"].get(player, [])
+        if a != b:
+            lines.append(f"items {player}: [{', '.join(a)}] → [{', '.join(b)}]")
+    return lines
+
+
+# --------------------------------------------------------------------------- replaying
+
+
+def _actions(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
+    """What the table did, in order: ("turn", n, [(player, text)]), ("roll", n, record),
+    ("end", n, reason)."""
+    actions: list[tuple[str, int, Any]] = []
+    for record in records:
+        kind, turn = record.get("type"), int(record.get("turn", 0))
+        if kind == "player":
+            line = (str(record.get("player")), str(record.get("text")))
+            if actions and actions[-1][0] == "turn" and actions[-1][1] == turn:
+                actions[-1][2].append(line)
+            else:
+                actions.append(("turn", turn, [line]))
+        elif kind == "roll":
+            actions.append(("roll", turn, record))
+        elif kind == "end" and record.get("reason") not in ("resolved", "max_turns"):
+            actions.append(("end", turn, str(record.get("reason"))))
+    return actions
+
+
+async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
+    """Replay one transcript strictly; UsageError (exit 2) when it cannot be read."""
+    from mardonar.content.bundle import load_bundle
+    from mardonar.engine.events import Event
+    from mardonar.engine.loop import Engine
+    from mardonar.llm.cassette import CassetteLLM, describe_answer
+    from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.store.sqlite import SqliteStore
+
+    started = time.perf_counter()
+    shown = _display(path)
+    records = list(read_transcript(path))
+    if not records:
+        raise UsageError(f"{shown}: an empty transcript (no complete header line)", exit_code=2)
+    header = records[0]
+    spec = header.get("spec")
+    seed = header.get("seed")
+    if not isinstance(spec, str) or not isinstance(seed, int):
+        raise UsageError(f"{shown}:1: the header has no spec id or seed", exit_code=2)
+    root = find_root(path.parent) or find_root(cwd or Path.cwd())
+    if root is None:
+        raise UsageError(
+            f"{shown}: no persona.yaml above the transcript or the working folder, so its spec "
+            f"'{spec}' cannot be found",
+            exit_code=2,
+        )
+    bundle = load_bundle(spec, cwd=root)
+    result = ReplayResult(path=shown, spec=spec, seed=seed, turns=0)
+    if header.get("spec_sha256") and header["spec_sha256"] != bundle.spec_sha256:
+        result.notes.append(f"spec changed since recording ({spec})")
+    if header.get("persona_sha256") and header["persona_sha256"] != bundle.persona_sha256:
+        result.notes.append("persona changed since recording")
+
+    produced: list[dict[str, Any]] = []
+
+    def listen(event: Event) -> None:
+        record = event_record(event)
+        if record is not None:
+            produced.append(record)
+
+    cassette = CassetteLLM(records[1:], name=str(header.get("model") or "cassette"))
+    actions = _actions(records[1:])
+    result.turns = sum(1 for action in actions if action[0] == "turn")
+    with tempfile.TemporaryDirectory(prefix="mardonar-replay-") as folder:
+        data = Path(folder) / "data"
+        store = SqliteStore(data / "mardonar.db")
+        memory = SqliteMemory(data / "mardonar.db")
+        engine = Engine(
+            bundle, llm=cassette, store=store, memory=memory, data_dir=data, subscribers=[listen]
+        )
+        try:
+            session = await engine.start(seed=seed, transcript=Path(folder) / "t.jsonl")
+            engine.opening(session)
+            for kind, turn, payload in actions:
+                if session.status.value != "active":
+                    break
+                if kind == "turn":
+                    cassette.begin_turn(session.turn + 1)
+                    async for _ in engine.run_turn(session, payload):
+                        pass
+                elif kind == "roll":
+                    character = bundle.party.find(str(payload.get("who")))
+                    expression = _roll_expression(str(payload.get("detail", "")))
+                    if character is None or not expression:
+                        result.notes.append(f"turn {turn}: a /roll could not be replayed")
+                        continue
+                    try:
+                        await engine.player_roll(session, character.player, expression)
+                    except Exception:  # reported as a note, not fatal
+                        result.notes.append(
+                            f"turn {turn}: /roll {expression} could not be replayed"
+                        )
+                else:
+                    await engine.end(session, payload)
+        finally:
+            await memory.close()
+            await store.close()
+
+    for miss in cassette.misses:
+        result.misses.append(
+            f"turn {miss.turn}: the engine asked the model {miss.asked} times, the transcript "
+            f"has {miss.recorded} answers; nearest recorded: {describe_answer(miss.nearest)}"
+        )
+    for turn, count in cassette.unused().items():
+        result.misses.append(f"turn {turn}: {count} recorded model answer(s) were never asked for")
+    old, new = _by_turn(records[1:]), _by_turn(produced)
+    for turn in sorted(set(old) | set(new)):
+        if old.get(turn, []) != new.get(turn, []):
+            result.turn = turn
+            result.diff = _turn_diff(old.get(turn, []), new.get(turn, []))
+            break
+    if result.turn is None and result.misses:
+        result.turn = int(result.misses[0].split(":")[0].split()[1])
+    result.end_diff = _end_diff(_end_state(records), _end_state(produced))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def replay_sync(path: Path, *, cwd: Path | None = None) -> ReplayResult:
+    import asyncio
+
+    return asyncio.run(replay(path, cwd=cwd))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_text(results: Sequence[ReplayResult]) -> str:
+    lines: list[str] = []
+    for r in results:
+        notes = f" ({'; '.join(r.notes)})" if r.notes else ""
+        if r.identical:
+            lines.append(f"{r.path}: identical, {r.turns} turns{notes}")
+            continue
+        lines.append(f"{r.path}: diverged at turn {r.turn}{notes}")
+        lines += [f"  {line}" for line in r.diff]
+        lines += [f"  {line}" for line in r.misses]
+        if r.end_diff:
+            lines.append("  at the end:")
+            lines += [f"    {line}" for line in r.end_diff]
+    lines.append(summary(results))
+    return "\n".join(lines)
+
+
+def summary(results: Sequence[ReplayResult]) -> str:
+    same = sum(1 for r in results if r.identical)
+    return f"{same} identical, {len(results) - same} diverged"
+
+
+def render_json(results: Sequence[ReplayResult]) -> str:
+    same = sum(1 for r in results if r.identical)
+    return json.dumps(
+        {
+            "identical": same,
+            "diverged": len(results) - same,
+            "transcripts": [r.to_dict() for r in results],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def render_github(results: Sequence[ReplayResult]) -> str:
+    lines: list[str] = []
+    for r in results:
+        if r.identical:
+            lines.append(f"{r.path}: identical, {r.turns} turns")
+            continue
+        body = "\n".join(r.diff + r.misses + [f"at the end: {x}" for x in r.end_diff] + r.notes)
+        lines.append(
+            f"::error file={r.path},title=replay diverged at turn {r.turn}::{_escape(body)}"
+        )
+    lines.append(summary(results))
+    return "\n".join(lines)
