@@ -6,25 +6,21 @@ The checks live in mardonar/doctor.py; this module only reads the options, print
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import typer
+
+from mardonar.cli._common import TextOrJson
 
 if TYPE_CHECKING:
     from mardonar.doctor import Row
 
 
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
 def register(app: typer.Typer) -> None:
     @app.command("doctor")
     def doctor(
-        output: OutputFormat = typer.Option(
-            OutputFormat.text, "--format", help="text: a table; json: a list of row objects."
+        output: TextOrJson = typer.Option(
+            TextOrJson.text, "--format", help="text: a table; json: a list of row objects."
         ),
         timeout: float = typer.Option(
             5.0,
@@ -47,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         rows = diagnose(settings, timeout=timeout, cwd=Path.cwd())
-        if output is OutputFormat.json:
+        if output is TextOrJson.json:
             import json
 
             typer.echo(json.dumps([row.to_dict() for row in rows], indent=2, ensure_ascii=False))

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import typer
 
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
+from mardonar.cli._common import TextOrJson
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +21,7 @@ def register(app: typer.Typer) -> None:
             min=1,
             help="End a run unresolved after this many turns (when below the spec's max_turns).",
         ),
-        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+        output: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),
     ) -> None:
         """Play SPEC many times with the offline narrator; report unreachable outcomes,
         untriggered checks, dead ends and engine errors (exit 1 on unreachable or errors)."""
@@ -54,6 +49,6 @@ def register(app: typer.Typer) -> None:
             ]
 
         reports = asyncio.run(all_reports())
-        render = render_json if output is OutputFormat.json else render_text
+        render = render_json if output is TextOrJson.json else render_text
         typer.echo(render(reports))
         raise typer.Exit(0 if all(r.ok for r in reports) else 1)

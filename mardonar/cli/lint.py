@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-    github = "github"
+from mardonar.cli._common import ReportFormat
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +18,7 @@ def register(app: typer.Typer) -> None:
             "the current repository).",
             show_default=False,
         ),
-        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+        output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
         prompt_budget: int = typer.Option(
             2500,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-    github = "github"
+from mardonar.cli._common import ReportFormat
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +17,7 @@ def register(app: typer.Typer) -> None:
             help="Transcripts (*.jsonl) or folders holding them (walked).",
             show_default=False,
         ),
-        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+        output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
     ) -> None:
         """Replay recorded sessions against the current specs and compare what happens.
 

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
+from mardonar.cli._common import TextOrJson
 
 
 class GmModel(StrEnum):
@@ -26,7 +23,7 @@ def register(app: typer.Typer) -> None:
             "current repository).",
             show_default=False,
         ),
-        output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="Output format."),
+        output: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),
         keyword: str | None = typer.Option(
             None,
             "-k",
@@ -53,7 +50,7 @@ def register(app: typer.Typer) -> None:
             run_plans,
         )
 
-        as_json = output is OutputFormat.json
+        as_json = output is TextOrJson.json
         plans = discover_plans(list(paths or []), Path.cwd())
         errors = lint_plans(plans)
         if errors:
