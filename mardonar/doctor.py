@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from mardonar.config import Settings
+    from mardonar.llm.openai_compat import OpenAICompatLLM
 
 Status = Literal["ok", "fail", "warn", "skip"]
 
@@ -157,7 +158,7 @@ def settings_rows(cwd: Path) -> list[Row]:
 
 def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]]]:
     """LiteLLM then Ollama: probed when configured, ✗ when half-configured, else a note."""
-    from mardonar.llm.select import ollama_v1
+    from mardonar.llm.select import configured_backends
 
     primary_half = _half_configured(
         "LITELLM", settings.litellm_base_url, settings.litellm_model
@@ -179,21 +180,9 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
         ]
 
     sections: list[Awaitable[list[Row]]] = []
-    if settings.litellm_configured:
-        assert settings.litellm_base_url and settings.litellm_model
-        key = settings.litellm_api_key
-        sections.append(
-            llm_probe(
-                PRIMARY,
-                "LITELLM",
-                base_url=settings.litellm_base_url,
-                model=settings.litellm_model,
-                api_key=key.get_secret_value() if key is not None else None,
-                label="litellm",
-                tool_mode=settings.mardonar_tool_mode,
-                timeout=timeout,
-            )
-        )
+    backends = {llm.label: llm for llm in configured_backends(settings, timeout=timeout)}
+    if "litellm" in backends:
+        sections.append(llm_probe(PRIMARY, backends["litellm"], timeout=timeout))
     elif primary_half:
         sections.append(_ready([primary_half]))
     else:
@@ -201,20 +190,8 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
             _ready([Row(PRIMARY, "configuration", "skip", "not configured: Ollama plays alone")])
         )
 
-    if settings.ollama_configured:
-        assert settings.ollama_base_url and settings.ollama_model
-        sections.append(
-            llm_probe(
-                FALLBACK,
-                "OLLAMA",
-                base_url=ollama_v1(settings.ollama_base_url),
-                model=settings.ollama_model,
-                api_key=None,
-                label="ollama",
-                tool_mode=settings.mardonar_tool_mode,
-                timeout=timeout,
-            )
-        )
+    if "ollama" in backends:
+        sections.append(llm_probe(FALLBACK, backends["ollama"], timeout=timeout))
     elif fallback_half:
         sections.append(_ready([fallback_half]))
     else:
@@ -268,31 +245,11 @@ def _key_without_url(settings: Settings) -> Row | None:
     )
 
 
-async def llm_probe(
-    part: str,
-    prefix: str,
-    *,
-    base_url: str,
-    model: str,
-    api_key: str | None,
-    label: str,
-    tool_mode: Literal["native", "json"],
-    timeout: float,
-) -> list[Row]:
+async def llm_probe(part: str, llm: OpenAICompatLLM, *, timeout: float) -> list[Row]:
     """The backend's own probe (reachable, model, tool calls), one row per check."""
+    prefix = llm.settings_prefix
 
     async def probe() -> list[Row]:
-        from mardonar.llm.openai_compat import OpenAICompatLLM
-
-        llm = OpenAICompatLLM(
-            base_url=base_url,
-            model=model,
-            api_key=api_key,
-            label=label,
-            timeout=timeout,
-            tool_mode=tool_mode,
-            settings_prefix=prefix,
-        )
         try:
             probes = await llm.probe(timeout=timeout)
         finally:

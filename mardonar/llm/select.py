@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mardonar.config import Settings
     from mardonar.content.bundle import Bundle
     from mardonar.llm.base import LLM
+    from mardonar.llm.openai_compat import OpenAICompatLLM
 
 
 def ollama_v1(url: str) -> str:
@@ -44,44 +45,50 @@ def select_llm(
         )
 
     from mardonar.llm.chain import FallbackChain
+
+    backends = configured_backends(settings, model=model)
+    described = [f"{llm.label} {llm.model} at {shown_url(llm.base_url)}" for llm in backends]
+    text = described[0] + (f" (fallback: {described[1]})" if len(described) > 1 else "")
+    if settings.mardonar_tool_mode == "json":
+        text += ", JSON tool mode"
+    return FallbackChain(list(backends)), text
+
+
+def configured_backends(
+    settings: Settings, *, model: str | None = None, timeout: float | None = None
+) -> list[OpenAICompatLLM]:
+    """The OpenAI-compatible backends the settings configure, primary first. `play` chains
+    them and `doctor` probes them, so both talk to exactly the same servers and models.
+    `model` replaces the first one's model (`--model`); `timeout` the per-request timeout."""
     from mardonar.llm.openai_compat import OpenAICompatLLM
 
-    backends: list[LLM] = []
-    described: list[str] = []
-    override = model
+    backends: list[OpenAICompatLLM] = []
+    limit = timeout if timeout is not None else settings.mardonar_llm_timeout
     if settings.litellm_configured:
         assert settings.litellm_base_url and settings.litellm_model
-        chosen = override or settings.litellm_model
-        override = None
         key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else None
         backends.append(
             OpenAICompatLLM(
                 base_url=settings.litellm_base_url,
-                model=chosen,
+                model=model or settings.litellm_model,
                 api_key=key,
                 label="litellm",
-                timeout=settings.mardonar_llm_timeout,
+                timeout=limit,
                 tool_mode=settings.mardonar_tool_mode,
                 settings_prefix="LITELLM",
             )
         )
-        described.append(f"litellm {chosen} at {shown_url(settings.litellm_base_url)}")
+        model = None  # --model belongs to the primary
     if settings.ollama_configured:
         assert settings.ollama_base_url and settings.ollama_model
-        chosen = override or settings.ollama_model
-        url = ollama_v1(settings.ollama_base_url)
         backends.append(
             OpenAICompatLLM(
-                base_url=url,
-                model=chosen,
+                base_url=ollama_v1(settings.ollama_base_url),
+                model=model or settings.ollama_model,
                 label="ollama",
-                timeout=settings.mardonar_llm_timeout,
+                timeout=limit,
                 tool_mode=settings.mardonar_tool_mode,
                 settings_prefix="OLLAMA",
             )
         )
-        described.append(f"ollama {chosen} at {shown_url(url)}")
-    text = described[0] + (f" (fallback: {described[1]})" if len(described) > 1 else "")
-    if settings.mardonar_tool_mode == "json":
-        text += ", JSON tool mode"
-    return FallbackChain(backends), text
+    return backends
