@@ -66,6 +66,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -721,6 +722,29 @@ def serve_llm(llm: LLM) -> Callable[[RecordedRequest], Reply]:
             return asyncio.run(collect())
 
     return answer
+
+
+def play_goblin_bridge_over_http(
+    run_cli: Any, server: ScriptedServer, *, repo: Path, data: Path, transcript: Path
+) -> Any:
+    """`mardonar play goblin-toll-bridge --plain --seed 7` with LiteLLM pointing at `server`,
+    which answers as the offline narrator: a failed threat, then paying the toll."""
+    from mardonar.content.bundle import load_bundle
+    from mardonar.llm.offline import OfflineNarrator
+
+    server.default = serve_llm(OfflineNarrator(load_bundle("goblin-toll-bridge", cwd=repo), 7))
+    return run_cli(
+        "play",
+        "goblin-toll-bridge",
+        "--plain",
+        "--seed",
+        "7",
+        "--transcript",
+        transcript,
+        cwd=repo,
+        env={**server.env(), "DATA_DIR": str(data)},
+        input="I threaten Grukk with my axe\nFine. We pay the toll.\n",
+    )
 
 
 # --------------------------------------------------------------------------- the fixture

@@ -10,10 +10,14 @@ from typing import Any
 
 from mardonar.engine.events import EngineError, Narration, Notice, Resolved, ToolResult
 from mardonar.llm.chain import FallbackChain
-from mardonar.llm.offline import OfflineNarrator
 from mardonar.llm.openai_compat import OpenAICompatLLM
-from tests.engine_helpers import bundle, copy_content, open_table, run
-from tests.llm_server import Reply, ScriptedServer, llm_server, serve_llm  # noqa: F401
+from tests.engine_helpers import copy_content, open_table, run
+from tests.llm_server import (  # noqa: F401
+    Reply,
+    ScriptedServer,
+    llm_server,
+    play_goblin_bridge_over_http,
+)
 
 SECRET = "sk-test-secret-4242"
 
@@ -26,20 +30,10 @@ def test_play_resolves_an_encounter_through_real_http(
     tmp_path: Path, llm_server: ScriptedServer, run_cli: Any
 ) -> None:
     llm_server.api_key = SECRET
-    llm_server.default = serve_llm(OfflineNarrator(bundle(), 7))
     repo = copy_content(tmp_path / "repo")
     transcript = tmp_path / "t.jsonl"
-    result = run_cli(
-        "play",
-        "goblin-toll-bridge",
-        "--plain",
-        "--seed",
-        "7",
-        "--transcript",
-        transcript,
-        cwd=repo,
-        env={**llm_server.env(), "DATA_DIR": str(tmp_path / "data")},
-        input="I threaten Grukk with my axe\nFine. We pay the toll.\n",
+    result = play_goblin_bridge_over_http(
+        run_cli, llm_server, repo=repo, data=tmp_path / "data", transcript=transcript
     )
     assert result.returncode == 0, result.stderr
     first_line = result.stdout.splitlines()[0]

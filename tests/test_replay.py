@@ -24,8 +24,12 @@ from mardonar.llm.offline import OfflineNarrator
 from mardonar.replay import record_session, replay_sync
 from mardonar.transcript import read_transcript
 from tests.conftest import RunCli
-from tests.engine_helpers import REPO, bundle, copy_content, run
-from tests.llm_server import ScriptedServer, llm_server, serve_llm  # noqa: F401
+from tests.engine_helpers import REPO, copy_content, run
+from tests.llm_server import (  # noqa: F401
+    ScriptedServer,
+    llm_server,
+    play_goblin_bridge_over_http,
+)
 
 GOLDEN_DIR = REPO / "transcripts" / "golden"
 SUMMARY = re.compile(r"^(\d+) identical, (\d+) diverged$")
@@ -306,20 +310,10 @@ def test_secrets_are_never_recorded_and_an_http_session_replays(
     tmp_path: Path, llm_server: ScriptedServer, run_cli: RunCli
 ) -> None:
     llm_server.api_key = SECRET
-    llm_server.default = serve_llm(OfflineNarrator(bundle(), 7))
     repo = copy_content(tmp_path / "repo")
     transcript = repo / "transcripts" / "http.jsonl"
-    result = run_cli(
-        "play",
-        "goblin-toll-bridge",
-        "--plain",
-        "--seed",
-        "7",
-        "--transcript",
-        transcript,
-        cwd=repo,
-        env={**llm_server.env(), "DATA_DIR": str(tmp_path / "data")},
-        input="I threaten Grukk with my axe\nFine. We pay the toll.\n",
+    result = play_goblin_bridge_over_http(
+        run_cli, llm_server, repo=repo, data=tmp_path / "data", transcript=transcript
     )
     assert result.returncode == 0, result.stderr
     text = transcript.read_text(encoding="utf-8")
