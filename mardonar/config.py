@@ -26,6 +26,9 @@ from mardonar.urls import redact_url
 LogLevel = Literal["debug", "info", "warning", "error"]
 IdList = Annotated[list[str], NoDecode]
 
+GRAPHMCP_ROLES: frozenset[str] = frozenset({"recall", "remember", "lore", "log"})
+"""The memory operations whose GraphMCP tool names MARDONAR_GRAPHMCP_TOOLS can rename."""
+
 SECRET_NAMES: frozenset[str] = frozenset({"DISCORD_TOKEN", "LITELLM_API_KEY"})
 """Variables whose values never appear in an error, a log line or a repr."""
 
@@ -56,6 +59,14 @@ _FIXES: dict[str, str] = {
     "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
     "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
     "mardonar_tool_mode": "set it to native or json",
+    "mardonar_session_ttl": "set it to a whole number of seconds between 60 and 2592000",
+    "mardonar_turn_lock_timeout": "set it to a number of seconds between 5 and 3600",
+    "mardonar_ingest_maxlen": "set it to a whole number between 100 and 10000000",
+    "mardonar_graphmcp_tools": (
+        "set it to role=tool pairs separated by commas, roles recall, remember, lore, log"
+    ),
+    "mardonar_batch_window": "set it to a number of seconds between 0 and 60",
+    "mardonar_rate_limit": "set it to a whole number of messages per minute (1 to 1000)",
     "data_dir": "set it to a directory path",
 }
 
@@ -128,8 +139,40 @@ class Settings(BaseSettings):
     mardonar_tool_mode: Literal["native", "json"] = "native"
     """How tools reach the model: native tool calls, or a prompt-only JSON protocol for
     servers without tool support (small local models behind llama.cpp, older Ollama)."""
+    mardonar_session_ttl: int = Field(default=43_200, ge=60, le=30 * 86_400)
+    """Seconds a Redis session lives after its last write (sliding; default 12 hours)."""
+    mardonar_turn_lock_timeout: float = Field(default=180.0, ge=5, le=3600)
+    """Seconds a session's turn lock is held before it expires unless extended; above the
+    worst LLM latency (a running turn keeps extending it)."""
+    mardonar_ingest_maxlen: int = Field(default=10_000, ge=100, le=10_000_000)
+    """Approximate cap on the GRAPHMCP_INGEST_STREAM Redis stream (XADD MAXLEN ~)."""
+    mardonar_graphmcp_tools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """GraphMCP tool names when they differ from ours, as `role=tool` pairs separated by
+    commas; roles: recall, remember, lore, log (e.g. `recall=memory_search,lore=docs`)."""
+    mardonar_batch_window: float = Field(default=2.0, ge=0, le=60)
+    """Discord: seconds of quiet that close a burst of player messages into one turn."""
+    mardonar_rate_limit: int = Field(default=10, ge=1, le=1000)
+    """Discord: most messages one user may send into an encounter per minute."""
 
     # ------------------------------------------------------------------ validators
+
+    @field_validator("mardonar_graphmcp_tools", mode="before")
+    @classmethod
+    def _role_pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            role, sep, tool = part.partition("=")
+            role, tool = role.strip(), tool.strip()
+            if not sep or not role or not tool:
+                raise ValueError(f"{part.strip()!r} is not role=tool")
+            if role not in GRAPHMCP_ROLES:
+                raise ValueError(f"unknown role {role!r}")
+            pairs[role] = tool
+        return pairs
 
     @field_validator("discord_allowed_channels", "discord_allowed_users", mode="before")
     @classmethod

@@ -60,8 +60,6 @@ def open_runtime(
     from mardonar.engine.loop import Engine
     from mardonar.errors import ConfigError
     from mardonar.llm.select import select_llm
-    from mardonar.memory.sqlite import SqliteMemory
-    from mardonar.store.sqlite import SqliteStore
 
     folder = data_dir or settings.data_dir
     try:
@@ -71,8 +69,8 @@ def open_runtime(
             f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
             "writable folder"
         ) from None
-    store = SqliteStore(folder / DB_FILE)
-    memory = SqliteMemory(folder / DB_FILE)
+    store = open_store(settings, folder)
+    memory = open_memory(settings, folder)
     llm, backend = select_llm(bundle, settings, model=model, seed=seed)
     engine = Engine(
         bundle,
@@ -85,3 +83,21 @@ def open_runtime(
         subscribers=subscribers,
     )
     return Runtime(engine=engine, store=store, memory=memory, backend=backend)
+
+
+# One builder per part, each choosing its backend from the settings (CONTRACT §9): the
+# embedded SQLite file under DATA_DIR unless the production service is configured.
+
+
+def open_store(settings: Settings, folder: Path) -> SessionStore:
+    """Sessions and registries: Redis when REDIS_URL is set, else DATA_DIR/mardonar.db."""
+    from mardonar.store.sqlite import SqliteStore
+
+    return SqliteStore(folder / DB_FILE)
+
+
+def open_memory(settings: Settings, folder: Path) -> Memory:
+    """NPC memory and lore search: GraphMCP when GRAPHMCP_URL is set, else SQLite FTS5."""
+    from mardonar.memory.sqlite import SqliteMemory
+
+    return SqliteMemory(folder / DB_FILE)

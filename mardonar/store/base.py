@@ -8,10 +8,11 @@ simply runs its (sub-millisecond) statements inline. The same test suite
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SessionStore", "StoredSession", "TurnConflict"]
+__all__ = ["SessionStore", "StoreUnavailable", "StoredSession", "TurnBusy", "TurnConflict"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class TurnConflict(Exception):
     """Someone else already wrote this turn (or created this session): nothing was changed.
 
     The engine reloads the session and re-runs or drops its turn; it never overwrites.
+    """
+
+
+class TurnBusy(Exception):
+    """Another turn of this session is being played (here or in another process) and did not
+    finish within the wait: nothing was changed; the player may send the line again."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached (Redis down, a timeout): nothing was written.
+
+    The message is one line naming the setting (e.g. REDIS_URL) and what to do; the process
+    keeps running and the next call tries again.
     """
 
 
@@ -77,6 +91,18 @@ class SessionStore(Protocol):
 
     async def list_sessions(self, spec_id: str | None = None) -> list[StoredSession]:
         """Every session (of `spec_id`, unless None), most recently saved first."""
+        ...
+
+    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while one turn of `session_id` is played, so turns never interleave.
+
+        `async with store.turn_lock(sid):` waits for a turn already running on this session
+        (in this process, or — for a shared backend such as Redis — in any process) and raises
+        `TurnBusy` if it does not end in time. A lock whose holder died expires on its own
+        (MARDONAR_TURN_LOCK_TIMEOUT); a holder that is still working keeps it alive. After
+        taking the lock the engine reloads the session and compares turn numbers, so a turn
+        another process already applied is never applied twice.
+        """
         ...
 
     async def get_character(self, player_id: str) -> dict[str, Any] | None:

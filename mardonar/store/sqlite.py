@@ -21,11 +21,12 @@ Why it is built the way it is:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,18 @@ class SqliteStore(SqliteBacked):
     migrations = _STORE_MIGRATIONS
 
     # ------------------------------------------------------------------------ sessions
+
+    @asynccontextmanager
+    async def turn_lock(self, session_id: str) -> AsyncIterator[None]:
+        """One turn of a session at a time within this process.
+
+        Another process on the same file is kept out by the compare-and-set on the turn
+        number in `save_session` (the embedded store is one machine's, not a cluster's).
+        """
+        locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_turn_locks", {})
+        lock = locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            yield
 
     async def load_session(self, session_id: str) -> StoredSession | None:
         """The stored session, or None if there is none with this id."""
