@@ -387,6 +387,23 @@ def test_missing_key_says_one_is_required(llm_server: ScriptedServer) -> None:
     assert "requires an API key" in str(error)
 
 
+def test_ollama_behind_a_keyed_proxy_names_a_setting_that_exists(
+    llm_server: ScriptedServer,
+) -> None:
+    # Ollama takes no key and CONTRACT §9 has no OLLAMA_API_KEY: the fix must not invent one.
+    llm_server.fail(401)
+    error, _ = failure(backend(llm_server, settings_prefix="OLLAMA", label="ollama"))
+    assert isinstance(error, LLMConfigError) and error.setting == "OLLAMA_BASE_URL"
+    assert "OLLAMA_API_KEY" not in str(error)
+    assert "point OLLAMA_BASE_URL at Ollama itself" in str(error)
+    llm_server.api_key = "sk-the-proxy-wants-this"
+    result = probe(backend(llm_server, settings_prefix="OLLAMA", label="ollama"))
+    assert not result["reachable"].ok
+    assert result["reachable"].fix is not None
+    assert result["reachable"].fix.startswith("point OLLAMA_BASE_URL at Ollama itself")
+    assert result["model"].detail == "not checked: the API key was rejected"
+
+
 def test_an_echoed_key_in_another_error_is_masked(llm_server: ScriptedServer) -> None:
     llm_server.fail(400, f"bad request from api_key={KEY} (Bearer {KEY})")
     error, _ = failure(backend(llm_server, api_key=KEY))

@@ -147,6 +147,8 @@ class _Failure:
     retryable: bool = True
     delay: float | None = None
     config: LLMConfigError | None = None
+    auth: bool = False
+    """The server wants a (different) API key: nothing past the key could be checked."""
 
 
 _PING = ToolSpec(
@@ -209,6 +211,21 @@ class OpenAICompatLLM:
 
     def _setting(self, suffix: str) -> str:
         return f"{self.settings_prefix}_{suffix}"
+
+    def _key_fix(self) -> tuple[str, str]:
+        """(setting, fix) for a missing or rejected API key.
+
+        Only the preferred backend has a key setting (CONTRACT §9); Ollama takes none, so a
+        401 there means the URL points at something in front of Ollama that wants one.
+        """
+        if self.settings_prefix == "OLLAMA":
+            setting = self._setting("BASE_URL")
+            return setting, (
+                f"point {setting} at Ollama itself (it takes no API key), or configure a "
+                "server that needs a key as LITELLM_BASE_URL with LITELLM_API_KEY"
+            )
+        setting = self._setting("API_KEY")
+        return setting, f"set {setting}"
 
     # ------------------------------------------------------------------ the client
 
@@ -427,12 +444,13 @@ class OpenAICompatLLM:
             return _Failure(f"HTTP {status}: {message}")
         code = _error_code(error)
         if status in (401, 403) and not _MODEL_PROBLEM.search(message):
-            setting = self._setting("API_KEY")
+            setting, fix = self._key_fix()
             if self._api_key is None:
-                text = f"{self.where} requires an API key (HTTP {status}): set {setting}"
+                text = f"{self.where} requires an API key (HTTP {status}): {fix}"
             else:
-                text = f"{self.where} rejected the API key (HTTP {status}): set {setting}"
-            return _Failure(text, retryable=False, config=LLMConfigError(text, setting=setting))
+                text = f"{self.where} rejected the API key (HTTP {status}): {fix}"
+            config = LLMConfigError(text, setting=setting)
+            return _Failure(text, retryable=False, config=config, auth=True)
         if self.tool_mode == "native" and _TOOLS_UNSUPPORTED.search(message):
             text = (
                 f"{self.where} does not support tool calls with {self.model} (HTTP {status}: "
@@ -596,10 +614,11 @@ class OpenAICompatLLM:
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             if status in (401, 403):
-                setting = self._setting("API_KEY")
+                setting, _ = self._key_fix()
                 verb = "requires" if self._api_key is None else "rejected"
                 text = f"{self.where} {verb} the API key (HTTP {status})"
-                return _Failure(text, retryable=False, config=LLMConfigError(text, setting=setting))
+                config = LLMConfigError(text, setting=setting)
+                return _Failure(text, retryable=False, config=config, auth=True)
             return _Failure(f"HTTP {status}: {self._server_message(error)}")
         if isinstance(error, openai.APITimeoutError) or _is_timeout(error):
             return _Failure(f"{self.where}: timed out after {timeout:g} s")
@@ -608,8 +627,8 @@ class OpenAICompatLLM:
     def _unreachable(self, failure: _Failure) -> list[Probe]:
         """The three probes when nothing past the connection (or the key) could be checked."""
         setting = failure.config.setting if failure.config is not None else None
-        if setting == self._setting("API_KEY"):
-            reason, fix = "the API key was rejected", f"set {setting}"
+        if failure.auth:
+            reason, fix = "the API key was rejected", self._key_fix()[1]
         elif setting == self._setting("BASE_URL"):
             reason, fix = "no OpenAI-compatible API at that address", f"set {setting}"
         else:
@@ -963,8 +982,10 @@ def _ends_probe(failure: _Failure, prefix: str) -> bool:
     """A chat-probe failure that means nothing past the connection could be checked: a
     rejected key, no API at that address, or no connection at all (not an HTTP error or a
     slow answer: those say the server is there)."""
+    if failure.auth:
+        return True
     if failure.config is not None:
-        return failure.config.setting in (f"{prefix}API_KEY", f"{prefix}BASE_URL")
+        return failure.config.setting == f"{prefix}BASE_URL"
     return not failure.what.startswith(("HTTP", "timed out", "the server reported"))
 
 
