@@ -415,3 +415,27 @@ def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
     as_json = run_cli("tally", "--json", cwd=repo, env=env)
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == {SPEC: 2, "smugglers-chase": 1}
+
+
+def test_resume_keeps_the_last_speaker_unless_as_is_given(
+    run_cli: RunCli, repo: Path, tmp_path: Path
+) -> None:
+    data, transcript = tmp_path / "data", tmp_path / "t.jsonl"
+    first = play(
+        run_cli,
+        repo,
+        data,
+        SPEC,
+        "--seed",
+        "2",
+        "--transcript",
+        transcript,
+        lines=["/as bram", "Evening, Grukk."],
+    )
+    assert first.returncode == 0, first.stderr
+    again = play(run_cli, repo, data, SPEC, "--resume", lines=["Nice bridge."])
+    assert again.returncode == 0, again.stderr
+    chosen = play(run_cli, repo, data, SPEC, "--resume", "--as", "cyra", lines=["Hello."])
+    assert chosen.returncode == 0, chosen.stderr
+    said = [(e["player"], e["text"]) for e in records(transcript) if e["type"] == "player"]
+    assert said == [("bram", "Evening, Grukk."), ("bram", "Nice bridge."), ("cyra", "Hello.")]

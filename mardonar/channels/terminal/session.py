@@ -141,6 +141,16 @@ def first_speaker(bundle: Bundle, speaker: str | None) -> str:
     return found.player
 
 
+def last_speaker(session: Session) -> str | None:
+    """The player of the session's last line: a pending one, else the last in the story."""
+    if session.pending:
+        return session.pending[-1].player
+    for entry in reversed(session.history):
+        if entry.role == "player":
+            return entry.speaker
+    return None
+
+
 async def begin_playtest(
     runtime: Runtime,
     bundle: Bundle,
@@ -148,10 +158,15 @@ async def begin_playtest(
     seed: int,
     speaker: str,
     resume: bool = False,
+    speaker_chosen: bool = True,
     transcript: Path | None = None,
     make_llm: Callable[[Bundle, int], LLM] | None = None,
 ) -> Playtest:
-    """Start (or resume) a session on `runtime` and attach its transcript writer."""
+    """Start (or resume) a session on `runtime` and attach its transcript writer.
+
+    On resume without an explicit `--as` (`speaker_chosen=False`), whoever spoke last in the
+    session speaks again, so a `/as` switch survives a restart.
+    """
     from mardonar.engine.events import Notice
     from mardonar.transcript import TranscriptWriter
 
@@ -165,6 +180,8 @@ async def begin_playtest(
                 exit_code=2,
             )
         session = found
+        if not speaker_chosen:
+            speaker = last_speaker(session) or speaker
         if make_llm is not None:
             # The model is rebuilt with the session's own seed so resumed narration matches.
             await runtime.replace_llm(make_llm(bundle, session.seed))
@@ -235,6 +252,7 @@ async def open_playtest(options: PlayOptions) -> AsyncIterator[Playtest]:
             seed=seed,
             speaker=speaker,
             resume=options.resume,
+            speaker_chosen=options.speaker is not None,
             transcript=options.transcript,
             make_llm=make_llm,
         )
