@@ -26,7 +26,7 @@ from mardonar.urls import redact_url
 LogLevel = Literal["debug", "info", "warning", "error"]
 IdList = Annotated[list[str], NoDecode]
 
-GRAPHMCP_ROLES: frozenset[str] = frozenset({"recall", "remember", "lore", "log"})
+GRAPHMCP_ROLES: frozenset[str] = frozenset({"recall", "remember", "lore", "log", "index"})
 """The memory operations whose GraphMCP tool names MARDONAR_GRAPHMCP_TOOLS can rename."""
 
 SECRET_NAMES: frozenset[str] = frozenset({"DISCORD_TOKEN", "LITELLM_API_KEY"})
@@ -63,7 +63,7 @@ _FIXES: dict[str, str] = {
     "mardonar_turn_lock_timeout": "set it to a number of seconds between 5 and 3600",
     "mardonar_ingest_maxlen": "set it to a whole number between 100 and 10000000",
     "mardonar_graphmcp_tools": (
-        "set it to role=tool pairs separated by commas, roles recall, remember, lore, log"
+        "set it to role=tool pairs separated by commas, roles recall, remember, lore, log, index"
     ),
     "mardonar_batch_window": "set it to a number of seconds between 0 and 60",
     "mardonar_rate_limit": "set it to a whole number of messages per minute (1 to 1000)",
@@ -116,7 +116,8 @@ class Settings(BaseSettings):
     graphmcp_url: str | None = None
     """GraphMCP server for NPC memory and lore search; unset = embedded SQLite search."""
     graphmcp_score_threshold: float = Field(default=0.68, ge=0, le=1)
-    """Lowest similarity score (0..1) of a GraphMCP memory worth putting in the context."""
+    """Lowest similarity score (0..1) of a GraphMCP memory or lore hit worth putting in the
+    context; keyword-ranked results (`mardonar serve mcp`) are exempt (docs/graphmcp.md)."""
     graphmcp_ingest_stream: str = "raw.messages"
     """Redis stream that GraphMCP ingests encounter logs from."""
     redis_url: str | None = None
@@ -148,7 +149,8 @@ class Settings(BaseSettings):
     """Approximate cap on the GRAPHMCP_INGEST_STREAM Redis stream (XADD MAXLEN ~)."""
     mardonar_graphmcp_tools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     """GraphMCP tool names when they differ from ours, as `role=tool` pairs separated by
-    commas; roles: recall, remember, lore, log (e.g. `recall=memory_search,lore=docs`)."""
+    commas; roles: recall, remember, lore, log, index (e.g. `recall=memory_search,lore=docs`;
+    defaults and shapes in docs/graphmcp.md)."""
     mardonar_batch_window: float = Field(default=2.0, ge=0, le=60)
     """Discord: seconds of quiet that close a burst of player messages into one turn."""
     mardonar_rate_limit: int = Field(default=10, ge=1, le=1000)

@@ -22,6 +22,7 @@ import base64
 import binascii
 import errno
 import os
+import re
 import socket
 import sqlite3
 import tempfile
@@ -447,9 +448,55 @@ def memory_section(
                 )
             ]
         )
-    assert http is not None
     fix = "start GraphMCP or fix GRAPHMCP_URL (leave it empty for the embedded search)"
-    return http_reachable("Memory", "GraphMCP", settings.graphmcp_url, http, timeout, fix)
+    check = _graphmcp_tools(settings.graphmcp_url, settings.mardonar_graphmcp_tools, timeout, fix)
+    return guarded(check, part="Memory", name="GraphMCP", limit=timeout + 1, fix=fix)
+
+
+async def _graphmcp_tools(url: str, renamed: dict[str, str], timeout: float, fix: str) -> list[Row]:
+    """A real MCP initialize and tools/list: ✓ when every tool Mardonar calls is offered."""
+    from mardonar.memory.graphmcp import (
+        OPTIONAL_ROLES,
+        first_error,
+        list_server_tools,
+        protocol_problem,
+        tool_names,
+    )
+
+    shown = shown_url(url)
+    try:
+        listing = await list_server_tools(url, timeout)
+    except TimeoutError:
+        return [Row("Memory", "GraphMCP", "fail", f"{shown}: no answer within {timeout:g} s", fix)]
+    except Exception as error:
+        leaf = first_error(error)
+        found = protocol_problem(leaf) or connect_reason(leaf)
+        return [Row("Memory", "GraphMCP", "fail", f"cannot use {shown}: {found}", fix)]
+    wanted = tool_names(renamed)
+    offered = set(listing.tools)
+    missing = {role: tool for role, tool in wanted.items() if tool not in offered}
+    required = [tool for role, tool in missing.items() if role not in OPTIONAL_ROLES]
+    if required:
+        return [
+            Row(
+                "Memory",
+                "GraphMCP",
+                "fail",
+                f"{shown} has no tool {', '.join(required)} ({len(offered)} tools offered)",
+                "add the tools to the server, or map its names with MARDONAR_GRAPHMCP_TOOLS="
+                "role=tool pairs (roles recall, remember, log, lore, index; docs/graphmcp.md)",
+            )
+        ]
+    note = "; no lore indexing tool, so its own lore is searched" if missing else ""
+    return [
+        Row(
+            "Memory",
+            "GraphMCP",
+            "ok",
+            f"{shown}: MCP server with {len(offered)} tools, all that Mardonar calls{note} "
+            f"(in {listing.elapsed * 1000:.0f} ms)",
+        )
+    ]
 
 
 def relay_section(
@@ -468,7 +515,68 @@ def relay_section(
         )
     assert http is not None
     fix = "start the relay or fix VTT_RELAY_URL (leave it empty to record items, not push them)"
-    return http_reachable("Foundry relay", "reachable", settings.vtt_relay_url, http, timeout, fix)
+    url = settings.vtt_relay_url
+
+    async def reachable_then_world() -> list[Row]:
+        rows = await http_reachable("Foundry relay", "reachable", url, http, timeout, fix)
+        if rows[0].status != "ok":
+            return rows
+        return [await relay_world_row(rows[0], url, http, timeout, fix)]
+
+    return guarded(
+        reachable_then_world(),
+        part="Foundry relay",
+        name="reachable",
+        limit=2 * timeout + 2,
+        fix=fix,
+    )
+
+
+async def relay_world_row(
+    row: Row, url: str, http: httpx.AsyncClient, timeout: float, row_fix: str
+) -> Row:
+    """The relay answers: ask it (`GET /clients`, with the API key of VTT_RELAY_URL) which
+    Foundry worlds are connected, since grants need one. A server that does not answer like
+    the REST API relay is a warning: reachable, but grants would not go through."""
+    from mardonar.vtt.foundry import FoundryRelay
+
+    relay = FoundryRelay(url, timeout=timeout, http=http)
+    worlds, problem = await relay.connected_worlds()
+    if problem is not None and problem.relay_down:
+        key_fix = "put the relay's API key in VTT_RELAY_URL (https://:API_KEY@host/?clientId=...)"
+        world_fix = (
+            "open the Foundry world with the REST API module enabled, and put its clientId "
+            "in VTT_RELAY_URL (...?clientId=...)"
+        )
+        fix = (
+            key_fix
+            if "API key" in problem.reason
+            else world_fix
+            if "Foundry world" in problem.reason
+            else row_fix
+        )
+        return replace(row, status="fail", detail=problem.reason, fix=fix)
+    if worlds is None:
+        # Something answers, but not as the relay: grants would fail at the first resolve.
+        return replace(
+            row,
+            status="warn",
+            detail=f"{row.detail}, but GET /clients did not answer like the Foundry REST API "
+            "relay: grants will fail and stay pending",
+            fix="point VTT_RELAY_URL at the Foundry REST API relay",
+        )
+    if not worlds:
+        return replace(
+            row,
+            status="warn",
+            detail=f"{row.detail}, but no Foundry world is connected to it: grants stay pending",
+            fix="open the Foundry world with the REST API module enabled (and check the "
+            "clientId in VTT_RELAY_URL)",
+        )
+    shown = ", ".join(repr(world) for world in worlds)
+    # The reachability GET carries no API key, so its status (often 401) says nothing here.
+    reached = re.sub(r" answered HTTP \d+ in ", " answered in ", row.detail)
+    return replace(row, detail=f"{reached}; Foundry world {shown} connected")
 
 
 async def http_reachable(
@@ -550,18 +658,38 @@ def discord_rows(settings: Settings) -> list[Row]:
                 "set DISCORD_ALLOWED_CHANNELS to the channel ids to play in, separated by commas",
             )
         )
-    if settings.discord_client_id is None:
-        rows.append(
-            Row(
-                "Discord",
-                "client id",
-                "warn",
-                "DISCORD_CLIENT_ID is not set: `mardonar discord sync` cannot register the "
-                "slash commands",
-                "set DISCORD_CLIENT_ID to the application id from the Discord developer portal",
-            )
-        )
+    if problem is None:
+        rows.append(_client_id_row(settings))
     return rows
+
+
+def _client_id_row(settings: Settings) -> Row:
+    """`discord sync` registers the commands under the token's own application; a set
+    DISCORD_CLIENT_ID must be that one (it is refused otherwise), so say so before go-live."""
+    assert settings.discord_token is not None
+    application = token_bot_id(settings.discord_token.get_secret_value())
+    configured = settings.discord_client_id
+    if configured is None:
+        return Row(
+            "Discord", "client id", "ok", f"not set: the token's application {application} is used"
+        )
+    if configured != application:
+        return Row(
+            "Discord",
+            "client id",
+            "fail",
+            f"DISCORD_CLIENT_ID={configured} is not the application of DISCORD_TOKEN (that is "
+            f"{application}): `mardonar discord sync` would refuse it",
+            f"set DISCORD_CLIENT_ID to {application}, or leave it empty",
+        )
+    return Row("Discord", "client id", "ok", f"{configured}, the token's application")
+
+
+def token_bot_id(token: str) -> str:
+    """The bot's user id (= its application id) encoded in the first part of a well-shaped
+    bot token (see `bot_token_problem`)."""
+    first = token.split(".")[0]
+    return base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)).decode("ascii")
 
 
 def bot_token_problem(token: str) -> str | None:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mardonar.llm.base import LLM
     from mardonar.memory.base import Memory
     from mardonar.store.base import SessionStore
+    from mardonar.store.ingest import IngestStream
+    from mardonar.vtt.base import ItemRelay
 
 DB_FILE = "mardonar.db"
 
@@ -28,11 +30,17 @@ class Runtime:
     store: SessionStore
     memory: Memory
     backend: str
+    ingest: IngestStream | None = None
+    """Player lines to GRAPHMCP_INGEST_STREAM (when REDIS_URL is set); also a subscriber."""
 
     async def close(self) -> None:
         await _close_llm(self.engine.llm)
+        if self.ingest is not None:
+            await self.ingest.close()
         await self.memory.close()
         await self.store.close()
+        if self.engine.relay is not None:
+            await self.engine.relay.aclose()
 
     async def replace_llm(self, llm: LLM) -> None:
         """Swap the model (resume rebuilds it with the session's own seed)."""
@@ -70,6 +78,9 @@ def open_runtime(
             "writable folder"
         ) from None
     store = open_store(settings, folder)
+    ingest = open_ingest(settings, bundle)
+    if ingest is not None:
+        subscribers = [*subscribers, ingest]
     memory = open_memory(settings, folder)
     llm, backend = select_llm(bundle, settings, model=model, seed=seed)
     engine = Engine(
@@ -81,8 +92,9 @@ def open_runtime(
         context_budget=settings.mardonar_context_budget,
         max_tool_rounds=settings.mardonar_max_tool_rounds,
         subscribers=subscribers,
+        relay=open_relay(settings),
     )
-    return Runtime(engine=engine, store=store, memory=memory, backend=backend)
+    return Runtime(engine=engine, store=store, memory=memory, backend=backend, ingest=ingest)
 
 
 # One builder per part, each choosing its backend from the settings (CONTRACT §9): the
@@ -91,13 +103,55 @@ def open_runtime(
 
 def open_store(settings: Settings, folder: Path) -> SessionStore:
     """Sessions and registries: Redis when REDIS_URL is set, else DATA_DIR/mardonar.db."""
+    if settings.redis_url is not None:
+        from mardonar.store.redis import RedisStore
+
+        # Cheap: nothing connects until the first call (an unreachable Redis is then one
+        # StoreUnavailable line, at start-up or for one turn).
+        return RedisStore(
+            settings.redis_url,
+            session_ttl=settings.mardonar_session_ttl,
+            lock_timeout=settings.mardonar_turn_lock_timeout,
+        )
     from mardonar.store.sqlite import SqliteStore
 
     return SqliteStore(folder / DB_FILE)
 
 
+def open_ingest(settings: Settings, bundle: Bundle) -> IngestStream | None:
+    """Player lines to GRAPHMCP_INGEST_STREAM when REDIS_URL is set (else nothing)."""
+    if settings.redis_url is None:
+        return None
+    from mardonar.store.ingest import IngestStream
+
+    return IngestStream(
+        settings.redis_url,
+        settings.graphmcp_ingest_stream,
+        maxlen=settings.mardonar_ingest_maxlen,
+        spec_id=bundle.spec.id,
+    )
+
+
+def open_relay(settings: Settings) -> ItemRelay | None:
+    """Foundry VTT: the REST API relay when VTT_RELAY_URL is set, else None (items and XP
+    are recorded, not pushed)."""
+    if settings.vtt_relay_url is None:
+        return None
+    from mardonar.vtt.foundry import FoundryRelay
+
+    return FoundryRelay(settings.vtt_relay_url)
+
+
 def open_memory(settings: Settings, folder: Path) -> Memory:
     """NPC memory and lore search: GraphMCP when GRAPHMCP_URL is set, else SQLite FTS5."""
+    if settings.graphmcp_url is not None:
+        from mardonar.memory.graphmcp import GraphMcpMemory
+
+        return GraphMcpMemory(
+            settings.graphmcp_url,
+            score_threshold=settings.graphmcp_score_threshold,
+            tools=settings.mardonar_graphmcp_tools,
+        )
     from mardonar.memory.sqlite import SqliteMemory
 
     return SqliteMemory(folder / DB_FILE)

@@ -25,8 +25,9 @@ with `asyncio.run`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -46,6 +47,22 @@ def _sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactor
     return lambda: SqliteStore(path)
 
 
+def _redis_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """A fresh redis-server per test (tests/redis_server.py), so every test starts empty."""
+    from mardonar.store.redis import RedisStore
+    from tests.redis_server import RedisServerError, running_redis
+
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = ExitStack()
+    request.addfinalizer(server.close)
+    try:
+        url = server.enter_context(running_redis(folder))
+    except RedisServerError as error:
+        pytest.fail(str(error), pytrace=False)
+    return lambda: RedisStore(url)
+
+
 def _sqlite_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFactory:
     from mardonar.memory.sqlite import SqliteMemory
 
@@ -53,13 +70,33 @@ def _sqlite_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFact
     return lambda: SqliteMemory(path)
 
 
+def _graphmcp_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFactory:
+    """GraphMcpMemory over real MCP, against `mardonar serve mcp`'s server (the embedded
+    SqliteMemory behind it), started per test on a free loopback port."""
+    from mardonar.config import Settings
+    from mardonar.mcp_server import build_app
+    from mardonar.memory.graphmcp import GraphMcpMemory
+    from mardonar.memory.sqlite import SqliteMemory
+    from tests.mcp_graph_server import serve_in_thread
+
+    served = SqliteMemory(tmp_path / "served" / "mardonar.db")
+    request.addfinalizer(lambda: asyncio.run(served.close()))  # runs after server.stop
+    url, server = serve_in_thread(build_app(served, host="127.0.0.1"))
+    request.addfinalizer(server.stop)
+    # The default threshold: the server's keyword ranks must be exempt from it.
+    threshold = Settings.model_fields["graphmcp_score_threshold"].default
+    return lambda: GraphMcpMemory(url, score_threshold=threshold)
+
+
 STORE_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
     "sqlite": _sqlite_store,
+    "redis": _redis_store,
 }
 """Backend name (the test id) → builder of a factory for that backend."""
 
 MEMORY_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], MemoryFactory]] = {
     "sqlite": _sqlite_memory,
+    "graphmcp": _graphmcp_memory,
 }
 """Backend name (the test id) → builder of a factory for that backend."""
 

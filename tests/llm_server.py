@@ -725,10 +725,17 @@ def serve_llm(llm: LLM) -> Callable[[RecordedRequest], Reply]:
 
 
 def play_goblin_bridge_over_http(
-    run_cli: Any, server: ScriptedServer, *, repo: Path, data: Path, transcript: Path
+    run_cli: Any,
+    server: ScriptedServer,
+    *,
+    repo: Path,
+    data: Path,
+    transcript: Path,
+    env: dict[str, str] | None = None,
 ) -> Any:
     """`mardonar play goblin-toll-bridge --plain --seed 7` with LiteLLM pointing at `server`,
-    which answers as the offline narrator: a failed threat, then paying the toll."""
+    which answers as the offline narrator: a failed threat, then paying the toll. `env` adds
+    settings (the production services)."""
     from mardonar.content.bundle import load_bundle
     from mardonar.llm.offline import OfflineNarrator
 
@@ -742,7 +749,7 @@ def play_goblin_bridge_over_http(
         "--transcript",
         transcript,
         cwd=repo,
-        env={**server.env(), "DATA_DIR": str(data)},
+        env={**server.env(), "DATA_DIR": str(data), **(env or {})},
         input="I threaten Grukk with my axe\nFine. We pay the toll.\n",
     )
 

@@ -1,9 +1,11 @@
 """A real `redis-server` for tests: `redis_server` (a fixture) and `running_redis` (the same,
-as a context manager for session-scoped fixtures and scripts).
+as a context manager for session-scoped fixtures and scripts), and `restartable_redis`
+(a persistent server a test can stop and start again on the same port and data).
 
 Each server is a fresh process on a free 127.0.0.1 port, working in its own temporary folder,
 with persistence off (`--save "" --appendonly no`), so a test starts from an empty database
-and leaves nothing behind. Starting one takes about 20 ms. The fixture yields the URL
+and leaves nothing behind (except `restartable_redis`, whose append-only file is the
+point). Starting one takes about 20 ms. The fixture yields the URL
 (`redis://127.0.0.1:PORT/0`) once the server answers PING, and stops the server afterwards.
 
 There is no skip: a machine without redis-server FAILS the tests that need it, with the
@@ -130,6 +132,72 @@ def running_redis(workdir: Path, *extra: str) -> Iterator[str]:
         finally:
             _stop(process)
     raise RedisServerError(f"redis-server exited at start-up three times: {_log_tail(workdir)}")
+
+
+class RestartableRedis:
+    """A redis-server that can be stopped and started again on the same port and folder,
+    with its data kept (append-only file, fsync on every write): Redis going away and
+    coming back mid-session, as a restart or a crash-and-restart does in production."""
+
+    PERSISTENT = ("--appendonly", "yes", "--appendfsync", "always")
+
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RedisServerError(INSTALL_HINT)
+        self.executable = executable
+        self.workdir = workdir
+        self.extra = (*self.PERSISTENT, *extra)
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (again); returns once it answers PING with its data loaded."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        for _attempt in range(3):
+            self.process = _start(self.executable, self.workdir, self.port, self.extra)
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while self.process.poll() is None and time.monotonic() < deadline:
+                if _answers_ping(self.port):
+                    return
+                time.sleep(0.01)
+            _stop(self.process)
+            if self.port_is_free():
+                continue  # it lost a race for the port: start it again
+            break
+        raise RedisServerError(f"redis-server did not start again: {_log_tail(self.workdir)}")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM); with the append-only file nothing written is lost."""
+        if self.process is not None:
+            _stop(self.process)
+
+    def port_is_free(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                return False
+            return True
+
+
+@pytest.fixture
+def restartable_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableRedis]:
+    """A running, persistent redis-server that the test may `stop()` and `start()` again."""
+    try:
+        server = RestartableRedis(tmp_path_factory.mktemp("redis"))
+        server.start()
+    except RedisServerError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -26,7 +26,10 @@ import pytest
 from mardonar.doctor import bot_token_problem
 from mardonar.urls import shown_url
 from tests.llm_server import Reply, ScriptedServer, llm_server  # noqa: F401
+from tests.mcp_graph_server import GraphServer, graph_server  # noqa: F401
 from tests.redis_server import RedisServerError, redis_server, running_redis  # noqa: F401
+from tests.vtt_relay import API_KEY as RELAY_KEY
+from tests.vtt_relay import RelayServer, World
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -158,20 +161,23 @@ def test_everything_working_passes_with_every_row_ok(
     tmp_repo: Path,
     llm_server: ScriptedServer,
     redis_server: str,
-    http_server: str,
+    graph_server: GraphServer,
 ) -> None:
     llm_server.api_key = "sk-secret-123"
     llm_server.default = PING_CALL
     # Ollama: its bare server URL (doctor adds /v1) and a model it lists as `name:latest`
-    with ScriptedServer(models=["llama3.1:latest"]) as ollama:
+    with (
+        ScriptedServer(models=["llama3.1:latest"]) as ollama,
+        RelayServer(World()) as relay,
+    ):
         ollama.default = PING_CALL
         env = {
             **llm_server.env(),
             "OLLAMA_BASE_URL": f"http://127.0.0.1:{ollama.port}",
             "OLLAMA_MODEL": "llama3.1",
             "REDIS_URL": redis_server,
-            "GRAPHMCP_URL": http_server + "/mcp",
-            "VTT_RELAY_URL": http_server,
+            "GRAPHMCP_URL": graph_server.url,
+            "VTT_RELAY_URL": relay.url,
             "DISCORD_TOKEN": BOT_TOKEN,
             "DISCORD_CLIENT_ID": BOT_ID,
             "DISCORD_ALLOWED_CHANNELS": "234567890123456789",
@@ -191,6 +197,9 @@ def test_everything_working_passes_with_every_row_ok(
     assert "✗" not in text.stdout and "⚠" not in text.stdout
     assert text.stdout.rstrip().endswith("doctor: every configured part works")
     assert "sk-secret-123" not in text.stdout + json.dumps(rows)
+    (foundry,) = rows_of(rows, "Foundry relay")
+    assert "Foundry world 'Mossback Test World' connected" in foundry["detail"]
+    assert RELAY_KEY not in text.stdout + json.dumps(rows)
 
 
 def test_only_ollama_configured_is_enough(run_cli: RunCli, llm_server: ScriptedServer) -> None:
@@ -364,14 +373,14 @@ def test_unwritable_data_dir_names_data_dir(run_cli: RunCli, tmp_path: Path) -> 
 # ---------------------------------------------------------------------- GraphMCP and relay
 
 
-def test_graphmcp_and_relay_reachable_over_http(
-    run_cli: RunCli, tmp_path: Path, http_server: str
+def test_graphmcp_and_relay_reachable(
+    run_cli: RunCli, tmp_path: Path, http_server: str, graph_server: GraphServer
 ) -> None:
     ws_url = http_server.replace("http://", "ws://") + "/relay"
     code, rows = doctor_json(
         run_cli,
         {
-            "GRAPHMCP_URL": http_server + "/mcp",
+            "GRAPHMCP_URL": graph_server.url,
             "VTT_RELAY_URL": ws_url,
             "DATA_DIR": str(tmp_path / "data"),
         },
@@ -380,8 +389,51 @@ def test_graphmcp_and_relay_reachable_over_http(
     assert code == 0, failures(rows)
     (graph,) = rows_of(rows, "Memory")
     (relay,) = rows_of(rows, "Foundry relay")
-    assert graph["status"] == "ok" and "HTTP 200" in graph["detail"]
-    assert relay["status"] == "ok" and ws_url in relay["detail"]
+    assert graph["status"] == "ok" and "MCP server with 5 tools" in graph["detail"]
+    # It answers, but not as the Foundry REST API relay does: reachable, yet grants would fail.
+    assert relay["status"] == "warn" and ws_url in relay["detail"]
+    assert "did not answer like the Foundry REST API relay" in relay["detail"]
+    assert relay["fix"] == "point VTT_RELAY_URL at the Foundry REST API relay"
+
+
+def test_graphmcp_missing_tools_are_named_with_the_fix(run_cli: RunCli, tmp_path: Path) -> None:
+    server = GraphServer({"recall": "memory_search"}, without={"lore"})
+    server.start()
+    try:
+        code, rows = doctor_json(
+            run_cli, {"GRAPHMCP_URL": server.url, "DATA_DIR": str(tmp_path / "data")}
+        )
+        _, mapped = doctor_json(
+            run_cli,
+            {
+                "GRAPHMCP_URL": server.url,
+                "MARDONAR_GRAPHMCP_TOOLS": "recall=memory_search",
+                "DATA_DIR": str(tmp_path / "data"),
+            },
+        )
+    finally:
+        server.stop()
+
+    assert code == 1
+    (graph,) = rows_of(rows, "Memory")
+    assert graph["status"] == "fail"
+    assert "no tool recall_memories, search_lore" in graph["detail"]
+    assert "MARDONAR_GRAPHMCP_TOOLS" in graph["fix"]
+    (still,) = rows_of(mapped, "Memory")
+    assert still["status"] == "fail" and "no tool search_lore" in still["detail"]
+
+
+def test_graphmcp_url_that_is_not_mcp_fails(
+    run_cli: RunCli, tmp_path: Path, http_server: str
+) -> None:
+    code, rows = doctor_json(
+        run_cli, {"GRAPHMCP_URL": http_server + "/mcp", "DATA_DIR": str(tmp_path / "data")}
+    )
+
+    assert code == 1
+    (graph,) = rows_of(rows, "Memory")
+    assert graph["status"] == "fail" and "cannot use" in graph["detail"]
+    assert "GRAPHMCP_URL" in graph["fix"]
 
 
 def test_graphmcp_and_relay_down_name_their_settings(
@@ -440,7 +492,27 @@ def test_discord_without_channels_warns_and_strict_fails(run_cli: RunCli, tmp_pa
 
     code, rows = doctor_json(run_cli, {**env, "DISCORD_ALLOWED_CHANNELS": "111,222"}, "--strict")
     assert code == 0
-    assert [row["status"] for row in rows_of(rows, "Discord")] == ["ok", "ok"]
+    assert [row["status"] for row in rows_of(rows, "Discord")] == ["ok", "ok", "ok"]
+
+
+def test_discord_client_id_must_be_the_tokens_application(run_cli: RunCli, tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": BOT_TOKEN,
+        "DISCORD_ALLOWED_CHANNELS": "111",
+        "DATA_DIR": str(tmp_path / "data"),
+    }
+    code, rows = doctor_json(run_cli, env)
+    assert code == 0
+    (_, _, unset) = rows_of(rows, "Discord")
+    assert unset["status"] == "ok"
+    assert f"the token's application {BOT_ID} is used" in unset["detail"]
+
+    code, rows = doctor_json(run_cli, {**env, "DISCORD_CLIENT_ID": "999999999999999999"})
+    assert code == 1
+    (_, _, wrong) = rows_of(rows, "Discord")
+    assert wrong["status"] == "fail" and "would refuse it" in wrong["detail"]
+    assert wrong["fix"] == f"set DISCORD_CLIENT_ID to {BOT_ID}, or leave it empty"
+    assert TOKEN_HMAC not in json.dumps(rows)
 
 
 def test_malformed_discord_token_fails_without_showing_it(run_cli: RunCli, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from mardonar.cli import (
     serve,
     tally,
     testplans,
+    vtt,
 )
 
 app = typer.Typer(
@@ -31,6 +32,9 @@ app = typer.Typer(
     help="Mardonar: playtest, lint and serve tabletop encounters run by an LLM game master.",
     no_args_is_help=True,
     add_completion=False,
+    # Markdown: help paragraphs are re-flowed to the terminal width; with "rich" the line
+    # breaks of the source docstrings showed up as ragged lines.
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -59,6 +63,7 @@ for module in (play, lint, replay, schema, new, explore, testplans, doctor, tall
     module.register(app)
 app.add_typer(serve.app, name="serve")
 app.add_typer(discord_cmd.app, name="discord")
+app.add_typer(vtt.app, name="vtt")
 
 
 def _debug_enabled() -> bool:

@@ -7,9 +7,9 @@ finding and a pointer to `mardonar lint` for the rest.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mardonar.content.lint.rules import split_front_matter
 from mardonar.content.models import Lore as LoreDoc
@@ -17,6 +17,9 @@ from mardonar.content.models import LoreFrontMatter, Party, Persona, Spec
 from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root
 from mardonar.content.yamlpos import load_yaml
 from mardonar.errors import UsageError
+
+if TYPE_CHECKING:
+    from mardonar.content.lint.runner import LintMemo
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Bundle:
     party: Party
     party_path: Path
     lore: tuple[LoreDoc, ...]
+    rendered: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Text rendered from this bundle's (frozen) content, by name — the persona prompt, the
+    spec's GM view: what the context builder would otherwise render again every turn."""
 
 
 def sha256_of(path: Path) -> str:
@@ -59,37 +65,52 @@ def resolve_spec_path(spec: str, cwd: Path) -> Path:
     raise UsageError(f"spec '{spec}': no {SPECS_DIR}/{spec}.yaml in {root}{hint}", exit_code=2)
 
 
-def _data(path: Path) -> Any:
-    return load_yaml(path.read_text(encoding="utf-8")).data
+def _data(text: str) -> Any:
+    return load_yaml(text, positions=False).data  # lint has placed every problem already
 
 
-def load_lore(root: Path) -> tuple[LoreDoc, ...]:
+def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
+    """The lore files of a repository; with a `memo`, each content is parsed once."""
     folder = root / LORE_DIR
     docs: list[LoreDoc] = []
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
         text = path.read_text(encoding="utf-8")
+        key = (LoreDoc, path.stem, text)
+        if memo is not None and key in memo.parsed:
+            docs.append(memo.parsed[key])
+            continue
         front, body, _ = split_front_matter(text)
         meta = LoreFrontMatter()
         if front is not None:
-            data = load_yaml(front).data
+            data = load_yaml(front, positions=False).data
             if isinstance(data, dict):
                 meta = LoreFrontMatter.model_validate(data)
         title = meta.title or next(
             (line.lstrip("#").strip() for line in body.splitlines() if line.startswith("#")),
             path.stem,
         )
-        docs.append(
-            LoreDoc(id=path.stem, title=title, keywords=tuple(meta.keywords), body=body.strip())
-        )
+        doc = LoreDoc(id=path.stem, title=title, keywords=tuple(meta.keywords), body=body.strip())
+        if memo is not None:
+            memo.parsed[key] = doc
+        docs.append(doc)
     return tuple(docs)
 
 
-def load_bundle(spec: str, *, cwd: Path, party: Path | None = None) -> Bundle:
-    """Load and lint a spec with its repository's persona, party and lore."""
-    from mardonar.content.lint.runner import run_lint
+def load_bundle(
+    spec: str, *, cwd: Path, party: Path | None = None, memo: LintMemo | None = None
+) -> Bundle:
+    """Load and lint a spec with its repository's persona, party and lore.
 
+    Lint's context and the bundle share one parse of the persona and the party; a `memo`
+    shared by the loads of one command (a replay run) also shares the lint cache file, the
+    persona, party and lore across them."""
+    from mardonar.content.lint.runner import LintMemo, run_lint
+
+    memo = memo or LintMemo()
     spec_path = resolve_spec_path(spec, cwd)
-    root = find_root(spec_path.parent)
+    if spec_path.parent not in memo.roots:
+        memo.roots[spec_path.parent] = find_root(spec_path.parent)
+    root = memo.roots[spec_path.parent]
     if root is None:
         raise UsageError(
             f"{spec_path}: no {PERSONA_FILE} in its folder or any folder above it; a spec is "
@@ -105,7 +126,7 @@ def load_bundle(spec: str, *, cwd: Path, party: Path | None = None) -> Bundle:
     targets = [spec_path, root / PERSONA_FILE, party_path]
     if (root / LORE_DIR).is_dir():
         targets.append(root / LORE_DIR)
-    report = run_lint(targets)
+    report = run_lint(targets, memo=memo)
     errors = [f for f in report.findings if f.severity == "error"]
     if errors:
         first = errors[0]
@@ -115,14 +136,15 @@ def load_bundle(spec: str, *, cwd: Path, party: Path | None = None) -> Bundle:
             "run `mardonar lint` to see every problem",
             exit_code=2,
         )
+    spec_bytes = spec_path.read_bytes()
     return Bundle(
         root=root,
-        spec=Spec.model_validate(_data(spec_path)),
+        spec=Spec.model_validate(_data(spec_bytes.decode("utf-8"))),
         spec_path=spec_path,
-        spec_sha256=sha256_of(spec_path),
-        persona=Persona.model_validate(_data(root / PERSONA_FILE)),
+        spec_sha256=hashlib.sha256(spec_bytes).hexdigest(),
+        persona=memo.model(root / PERSONA_FILE, Persona),
         persona_sha256=sha256_of(root / PERSONA_FILE),
-        party=Party.model_validate(_data(party_path)),
+        party=memo.model(party_path, Party),
         party_path=party_path,
-        lore=load_lore(root),
+        lore=load_lore(root, memo),
     )

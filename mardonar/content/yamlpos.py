@@ -9,6 +9,7 @@ recording the 1-based line and column of every value and every mapping key by it
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -20,7 +21,27 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Path = tuple[str | int, ...]
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=2048)
+def _resolve(kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+    tag: str = yaml.resolver.Resolver.resolve(_RESOLVER, kind, value, implicit)  # type: ignore[no-untyped-call]
+    return tag
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, with the tag of short plain scalars (`true`, `13`, `intimidation`…)
+    looked up once: PyYAML resolves each one in Python, a tenth of composing a spec. The
+    safe loader has no path resolvers, so a scalar's tag depends on its text alone."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and len(value) <= 64:
+            return _resolve(kind, value, tuple(implicit))
+        return super().resolve(kind, value, implicit)
+
+
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SCALAR_CONSTRUCTORS = SafeConstructor.yaml_constructors
 # Bounds on what one document may build: real content nests a few levels and holds a few
@@ -111,8 +132,11 @@ def _mark(node: Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_yaml(text: str) -> Located:
-    """Parse one YAML document; raises `YamlSyntaxError` for text that is not YAML."""
+def load_yaml(text: str, *, positions: bool = True) -> Located:
+    """Parse one YAML document; raises `YamlSyntaxError` for text that is not YAML.
+
+    Without `positions` the data (and any problem) is the same but no value's or key's mark
+    is recorded: what loading a file lint has already checked needs, at half the cost."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
@@ -129,7 +153,7 @@ def load_yaml(text: str) -> Located:
         position = getattr(error, "position", None)
         if isinstance(position, int):
             # libyaml reports a byte offset into the UTF-8 text, PyYAML a character offset.
-            if _Loader is not yaml.SafeLoader:
+            if _BaseLoader is not yaml.SafeLoader:
                 position = len(text.encode("utf-8")[:position].decode("utf-8", "ignore"))
             mark = _Positions(text, recount=True).at_index(position)
         raise YamlSyntaxError(_syntax_message(str(error).splitlines()[0]), mark) from None
@@ -138,7 +162,7 @@ def load_yaml(text: str) -> Located:
         raise YamlSyntaxError(message, Mark(1, 1)) from None
     located = Located(data=None)
     if root is not None:
-        builder = _Builder(located, _Positions(text))
+        builder = (_Builder if positions else _DataBuilder)(located, _Positions(text))
         located.data = builder.build(root, ())
     return located
 
@@ -249,6 +273,82 @@ class _Builder:
             sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
             for source in sources:
                 extra = self.build(source, at)
+                if isinstance(extra, dict):
+                    for key, value in extra.items():
+                        result.setdefault(key, value)
+        return result
+
+
+class _DataBuilder(_Builder):
+    """`_Builder` without the marks of every value and key: the same data, the same
+    problems (their marks taken when one is found), the same bounds (depth counted as
+    `len(path)` would be)."""
+
+    def build(self, node: Node, path: Path) -> Any:
+        return self._plain(node, len(path))
+
+    def _plain(self, node: Node, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            message = (
+                f"the document expands to more than {MAX_VALUES} values (aliases that "
+                "multiply?); simplify it"
+            )
+            raise YamlSyntaxError(message, self._mark(node))
+        if depth > MAX_DEPTH:
+            message = f"the document nests deeper than {MAX_DEPTH} levels; simplify it"
+            raise YamlSyntaxError(message, self._mark(node))
+        if isinstance(node, ScalarNode):
+            return self._scalar(node)
+        if id(node) in self.active:
+            self.located.problems.append(
+                YamlProblem("M101", self._mark(node), "an alias refers to itself; remove the cycle")
+            )
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self._plain(item, depth + 1) for item in node.value]
+            if isinstance(node, MappingNode):
+                return self._plain_mapping(node, depth)
+        finally:
+            self.active.discard(id(node))
+        return None  # pragma: no cover - libyaml only makes the three node kinds
+
+    def _plain_mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        seen: dict[str, Node] = {}
+        merged: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.append(value_node)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.located.problems.append(
+                    YamlProblem(
+                        "M101",
+                        self._mark(key_node),
+                        "a key must be a plain word, not a list or mapping",
+                    )
+                )
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                first = self._mark(seen[key])
+                self.located.problems.append(
+                    YamlProblem(
+                        "M102",
+                        self._mark(key_node),
+                        f"duplicate key '{key}' (first at line {first.line}); YAML would keep "
+                        "only the last one: merge the two or remove one",
+                    )
+                )
+            seen[key] = key_node
+            result[key] = self._plain(value_node, depth + 1)
+        for value_node in merged:
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                extra = self._plain(source, depth)
                 if isinstance(extra, dict):
                     for key, value in extra.items():
                         result.setdefault(key, value)

@@ -115,10 +115,43 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])")
 
 
+_WORD_RUN = re.compile(r"[\w-]+")
+
+
 def mentions(text: str, phrase: str) -> bool:
-    """Whole-word (or whole-phrase) match, case-insensitive. Called for every keyword of
-    every check, outcome and lore file each turn, hence the compiled-pattern cache."""
+    """Whole-word (or whole-phrase) match, case-insensitive. To test many phrases against
+    one text, `Mentioned(text)` is cheaper."""
     return _phrase_pattern(phrase).search(text.lower()) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_runs(phrase: str) -> tuple[bool, tuple[str, ...]]:
+    """(whether the lowered phrase is a single run of word characters and hyphens, its runs)."""
+    lowered = phrase.lower()
+    runs = tuple(_WORD_RUN.findall(lowered))
+    return runs == (lowered,), runs
+
+
+class Mentioned:
+    """`mentions(text, phrase)` for many phrases against one text.
+
+    The text is split once into its maximal runs of word characters and hyphens. Each run of
+    a whole-phrase match is one of them, since a match is bounded by non-word characters: a
+    phrase that is a single run (most keywords and names) is mentioned exactly when it is in
+    that set, and a longer one ("port varrow") is only searched for when all its runs are.
+    Context building asks about every keyword of every lore file each turn."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.lower()
+        self.words = frozenset(_WORD_RUN.findall(self.text))
+
+    def __call__(self, phrase: str) -> bool:
+        single, runs = _word_runs(phrase)
+        if not all(run in self.words for run in runs):
+            return False
+        if single:
+            return True
+        return _phrase_pattern(phrase).search(self.text) is not None
 
 
 def _fit(text: str, tokens: int) -> str:
@@ -129,11 +162,8 @@ def _fit(text: str, tokens: int) -> str:
 
 
 def _lore_section(bundle: Bundle, recent_text: str, budget: int) -> str:
-    triggered = [
-        doc
-        for doc in bundle.lore
-        if any(mentions(recent_text, keyword) for keyword in doc.keywords)
-    ]
+    mentioned = Mentioned(recent_text)
+    triggered = [doc for doc in bundle.lore if any(map(mentioned, doc.keywords))]
     spec_lore = [doc for doc in bundle.lore if doc.id in bundle.spec.lore and doc not in triggered]
     rows: list[str] = []
     left = budget
@@ -150,8 +180,9 @@ async def _memory_section(
     bundle: Bundle, session: Session, memory: Memory, text: str, budget: int
 ) -> str:
     npcs = list(session.npcs_in_play)
+    mentioned = Mentioned(text)
     for npc in bundle.spec.npcs:
-        if npc.id not in npcs and (mentions(text, npc.name.split()[0]) or mentions(text, npc.id)):
+        if npc.id not in npcs and (mentioned(npc.name.split()[0]) or mentioned(npc.id)):
             npcs.append(npc.id)
     if not npcs:
         npcs = [bundle.spec.npcs[0].id]
@@ -223,10 +254,15 @@ async def build_context(
 ) -> BuiltContext:
     current = format_player_lines(bundle, lines)
     recent_text = " ".join([current, *(e.text for e in session.history[-4:])])
+    rendered = bundle.rendered
+    if "spec" not in rendered:  # the same every turn: rendered once per bundle
+        rendered["persona"] = persona_prompt(bundle.persona)
+        rendered["party"] = _party_section(bundle)
+        rendered["spec"] = spec_gm_view(bundle.spec)
     fixed = [
-        Section("persona", persona_prompt(bundle.persona)),
-        Section("spec", spec_gm_view(bundle.spec)),
-        Section("party", _party_section(bundle)),
+        Section("persona", rendered["persona"]),
+        Section("spec", rendered["spec"]),
+        Section("party", rendered["party"]),
         Section("state", _state_section(bundle, session)),
     ]
     left = budget - sum(s.tokens for s in fixed) - estimate_tokens(current)

@@ -32,6 +32,9 @@ class ModelReplied(Event):
     latency_ms: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    asked: dict[str, Any] | None = None
+    """A short digest of what the model was asked (`mardonar.transcript.asked_digest`), so a
+    replay that asks something the recording never did can show the nearest recorded ask."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ class Resolved(Event):
     skipped: dict[str, str]
     items: dict[str, list[str]]
     summary_path: str
+    vtt: tuple[dict[str, Any], ...] = ()
+    """Pushes to Foundry VTT, one per grant (`VttGrant` fields: player, character, kind,
+    item_name or xp, done, detail); a grant not done is pending. Empty without a relay."""
 
 
 @dataclass(frozen=True, slots=True)

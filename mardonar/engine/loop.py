@@ -7,17 +7,19 @@ knows nothing of terminals or Discord.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mardonar.engine.context import BuiltContext, build_context, compact_old_turns
-from mardonar.engine.dice import Dice, DiceError
+from mardonar.engine.dice import Dice
 from mardonar.engine.events import (
     Correction,
     Ended,
@@ -49,15 +51,37 @@ from mardonar.llm.base import (
     TextDelta,
     ToolCall,
 )
-from mardonar.store.base import TurnConflict
+from mardonar.memory.base import NewMemory, remember_all
+from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.memory.base import Memory
     from mardonar.store.base import SessionStore
+    from mardonar.vtt.base import ItemRelay
 
 Subscriber = Callable[[Event], None]
 PlayerLine = tuple[str, str]  # (player id, text)
+
+_publishing_for: ContextVar[Session | None] = ContextVar("mardonar_publishing_for", default=None)
+
+_REFUSALS = (StoreUnavailable, TurnBusy, TurnConflict)
+"""Store failures that cost one turn (nothing applied; the line may be sent again), not the
+process: the engine reports them as one EngineError line."""
+
+
+def publishing_for() -> Session | None:
+    """The session whose turn published the event a subscriber is handling (None outside a
+    turn): events carry no session id, and one engine may play several sessions at once."""
+    return _publishing_for.get()
+
+
+def _adopt(session: Session, source: Session) -> None:
+    """Make `session` (the object the front end holds) a copy of `source`, in place."""
+    transcript = session.transcript  # this process's file, whoever saved last
+    for name in Session.model_fields:
+        setattr(session, name, getattr(source, name))
+    session.transcript = transcript
 
 
 @dataclass
@@ -98,6 +122,7 @@ class Engine:
         context_budget: int = 6000,
         max_tool_rounds: int = 4,
         subscribers: Iterable[Subscriber] = (),
+        relay: ItemRelay | None = None,
     ) -> None:
         self.bundle = bundle
         self.llm = llm
@@ -107,6 +132,9 @@ class Engine:
         self.context_budget = context_budget
         self.max_tool_rounds = max_tool_rounds
         self.subscribers: list[Subscriber] = list(subscribers)
+        self.relay = relay
+        """Foundry VTT relay (VTT_RELAY_URL) that resolution pushes items and XP to; None
+        records them only."""
         self.last_built: BuiltContext | None = None
         """Exactly what the model was sent on the last turn (the TUI's context inspector)."""
 
@@ -116,6 +144,53 @@ class Engine:
         for subscriber in self.subscribers:
             subscriber(event)
         return event
+
+    def _publish_for(self, session: Session, event: Event) -> Event:
+        # Set and reset around the synchronous calls only, never across a `yield`: the
+        # consumer of run_turn may resume the generator from another task's context.
+        token = _publishing_for.set(session)
+        try:
+            return self.publish(event)
+        finally:
+            _publishing_for.reset(token)
+
+    async def _catch_up(self, session: Session) -> None:
+        """Called holding the turn lock: raise TurnConflict (after taking the stored state)
+        when another process changed the session since this one last saw it."""
+        stored = await self.store.load_session(session.id)
+        if stored is None:
+            # Expired (Redis' sliding TTL) while this process kept it: it is saved again.
+            await self._save(session, expected_turn=None)
+            return
+        current = Session.model_validate_json(stored.data)
+        mine = (session.turn, session.status, session.rolls)
+        if (current.turn, current.status, current.rolls) == mine:
+            return
+        _adopt(session, current)
+        raise TurnConflict(
+            f"another process already played turn {current.turn} of session {session.id} "
+            f"({current.status.value}); your line was not applied, the story is now at "
+            f"turn {current.turn}"
+        )
+
+    async def _refused(self, session: Session, before: str, error: Exception) -> EngineError:
+        """Undo what a turn the store refused did to `session` (`before`: its JSON at the
+        start); the line saying why."""
+        if isinstance(error, TurnConflict):
+            stored = None
+            with contextlib.suppress(StoreUnavailable):
+                stored = await self.store.load_session(session.id)
+            _adopt(session, Session.model_validate_json(stored.data if stored else before))
+            if not str(error).startswith("another process"):  # the save's own conflict
+                error = TurnConflict(
+                    f"session {session.id} was changed elsewhere; your line was not applied, "
+                    f"the story is now at turn {session.turn}"
+                )
+            return EngineError(turn=session.turn, message=str(error))
+        _adopt(session, Session.model_validate_json(before))
+        if isinstance(error, TurnBusy):  # its message already says to send the line again
+            return EngineError(turn=session.turn, message=str(error))
+        return EngineError(turn=session.turn, message=f"{error} (send your line again)")
 
     async def _save(self, session: Session, *, expected_turn: int | None) -> None:
         await self.store.save_session(
@@ -140,6 +215,7 @@ class Engine:
             narrative=narrative,
             reason=reason,
             turn=turn,
+            relay=self.relay,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -171,11 +247,16 @@ class Engine:
             HistoryEntry(turn=0, role="gm", speaker="gm", text=bundle.spec.opening.strip())
         )
         await self.memory.index_lore(bundle.lore)
-        for npc in bundle.spec.npcs:
-            for fact in npc.knows:
-                await self.memory.remember(
+        await remember_all(
+            self.memory,
+            (
+                NewMemory(
                     scope=bundle.spec.id, session_id=session.id, npc=npc.id, fact=fact, kind="seed"
                 )
+                for npc in bundle.spec.npcs
+                for fact in npc.knows
+            ),
+        )
         await self._save(session, expected_turn=0)
         return session
 
@@ -233,14 +314,21 @@ class Engine:
     # ------------------------------------------------------------------ player actions
 
     async def player_roll(self, session: Session, player: str, expression: str) -> Rolled:
-        """A player's own `/roll`: seeded like every other roll, not a turn."""
-        dice = Dice(session.seed, session.rolls)
-        try:
+        """A player's own `/roll`: seeded like every other roll, not a turn.
+
+        Raises DiceError for a bad expression, and StoreUnavailable, TurnBusy or TurnConflict
+        (one line each; the session is left as it was, or as another process saved it)."""
+        async with self.store.turn_lock(session.id):
+            await self._catch_up(session)
+            dice = Dice(session.seed, session.rolls)
             rolled = dice.roll(expression)
-        except DiceError:
-            raise
-        session.rolls = dice.rolls
-        await self._save(session, expected_turn=session.turn)
+            before = session.rolls
+            session.rolls = dice.rolls
+            try:
+                await self._save(session, expected_turn=session.turn)
+            except BaseException:
+                session.rolls = before
+                raise
         character = self.bundle.party.by_player(player)
         event = Rolled(
             turn=session.turn,
@@ -257,11 +345,17 @@ class Engine:
         """End the encounter unresolved (the `/end` command)."""
         if session.status is not Status.active:
             return []
-        expected = session.turn
-        done = await self._finish(
-            session, outcome_id=None, narrative="", reason=reason, turn=session.turn
-        )
-        await self._save(session, expected_turn=expected)
+        before = session.model_dump_json()  # 4x cheaper than a deep copy; parsed only if needed
+        try:
+            async with self.store.turn_lock(session.id):
+                await self._catch_up(session)
+                expected = session.turn
+                done = await self._finish(
+                    session, outcome_id=None, narrative="", reason=reason, turn=session.turn
+                )
+                await self._save(session, expected_turn=expected)
+        except _REFUSALS as error:
+            return [self._publish_for(session, await self._refused(session, before, error))]
         return [
             self.publish(
                 Ended(turn=session.turn, reason=reason, summary_path=str(done.summary_path))
@@ -271,8 +365,17 @@ class Engine:
     # ------------------------------------------------------------------ the turn
 
     async def run_turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
-        async for event in self._turn(session, lines):
-            yield self.publish(event)
+        """Play one turn holding the session's turn lock. A turn the store refuses (down,
+        busy, or already played by another process) changes nothing in memory or in the
+        store and ends with one EngineError saying why; the process plays on."""
+        before = session.model_dump_json()  # 4x cheaper than a deep copy; parsed only if needed
+        try:
+            async with self.store.turn_lock(session.id):
+                await self._catch_up(session)
+                async for event in self._turn(session, lines):
+                    yield self._publish_for(session, event)
+        except _REFUSALS as error:
+            yield self._publish_for(session, await self._refused(session, before, error))
 
     def _fallback_line(self, session: Session, turn: int) -> str:
         lines = self.bundle.persona.fallback_lines
@@ -282,6 +385,8 @@ class Engine:
     async def _ask(
         self, messages: list[Message], tools: bool, turn: int, reply: _Reply
     ) -> AsyncIterator[Event]:
+        from mardonar.transcript import asked_digest
+
         options = self.bundle.persona.model
         request = LLMRequest(
             messages=tuple(messages),
@@ -319,6 +424,7 @@ class Engine:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             prompt_tokens=reply.finish.prompt_tokens if reply.finish else None,
             completion_tokens=reply.finish.completion_tokens if reply.finish else None,
+            asked=asked_digest(messages),
         )
 
     async def _turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
@@ -438,6 +544,7 @@ class Engine:
                                 skipped=resolution.skipped,
                                 items=resolution.items,
                                 summary_path=str(resolution.summary_path),
+                                vtt=tuple(g.model_dump() for g in resolution.vtt),
                             )
                         yield ToolResult(
                             turn=turn,

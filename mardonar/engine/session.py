@@ -6,7 +6,9 @@ seeded from (seed, rolls made), so storing the counter is storing the RNG state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +51,57 @@ class PendingLine(BaseModel):
     text: str
 
 
+class VttGrant(BaseModel):
+    """One item or XP award to push to a character's actor in Foundry VTT.
+
+    It carries everything the push needs (names, the item's uuid), so `mardonar vtt retry`
+    can deliver it later without the spec at hand."""
+
+    kind: Literal["item", "xp"]
+    player: str
+    character: str
+    """The character's name: the actor is looked up by it."""
+    actor: str | None = None
+    """The actor's uuid, once known (from the registry, or found by name on an earlier try)."""
+    item: str | None = None
+    """The spec's item id (kind `item`)."""
+    item_name: str | None = None
+    foundry: str | None = None
+    """The item's Foundry uuid from the spec, if it has one (else it is found by name)."""
+    xp: int = 0
+    """The amount (kind `xp`)."""
+    done: bool = False
+    detail: str = ""
+    """What the last try did: "granted", or why it failed (the grant then stays pending)."""
+    attempts: int = 0
+
+    def label(self) -> str:
+        """What is pushed, in words: `Grukk's Toll Receipt` or `60 XP`."""
+        return f"{self.xp} XP" if self.kind == "xp" else (self.item_name or self.item or "?")
+
+    def report(self) -> str:
+        """One line for players and operators: `✓ Aria: 60 XP — granted` or
+        `✗ Aria: Grukk's Toll Receipt — pending — no actor named Aria`."""
+        mark = "✓" if self.done else "✗"
+        state = self.detail if self.done else f"pending — {self.detail}"
+        return f"{mark} {self.character}: {self.label()} — {state}"
+
+
+PENDING_HINT = "`mardonar vtt retry` pushes them once the relay and the actors are ready"
+"""What to do about grants left pending (said after the per-grant lines)."""
+
+
+def grant_lines(pushed: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What reached Foundry VTT at resolve (a `Resolved.vtt`), one line a grant, then what
+    to do about the pending ones; nothing without a relay."""
+    grants = [VttGrant.model_validate(grant) for grant in pushed]
+    lines = [f"Foundry: {grant.report()}" for grant in grants]
+    waiting = sum(not grant.done for grant in grants)
+    if waiting:
+        lines.append(f"{waiting} Foundry grant(s) pending: {PENDING_HINT}.")
+    return lines
+
+
 class Session(BaseModel):
     """One encounter in progress (or finished)."""
 
@@ -84,6 +137,13 @@ class Session(BaseModel):
     summary_path: str | None = None
     pending: list[PendingLine] = Field(default_factory=list)
     """Player lines of a turn that has started but not finished; re-run on resume."""
+    vtt_grants: list[VttGrant] = Field(default_factory=list)
+    """Items and XP pushed (or to push) to Foundry VTT at resolution; those not `done` are
+    pending until `mardonar vtt retry` delivers them. Empty when no relay is configured."""
+
+    @property
+    def vtt_pending(self) -> list[VttGrant]:
+        return [grant for grant in self.vtt_grants if not grant.done]
 
     def rolled(self, check_id: str, player: str) -> bool:
         return any(r.check == check_id and r.player == player for r in self.checks_rolled)

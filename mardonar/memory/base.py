@@ -20,7 +20,9 @@ __all__ = [
     "LoreHit",
     "Memory",
     "MemoryHit",
+    "NewMemory",
     "check_memory",
+    "remember_all",
 ]
 
 MAX_FACT_CHARS = 500
@@ -54,6 +56,39 @@ class LoreHit:
     """A short excerpt of the body around the matched words."""
     score: float
     """Relevance, higher is better."""
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """The arguments of one `Memory.remember` call, for `remember_all`."""
+
+    scope: str
+    session_id: str
+    npc: str
+    fact: str
+    kind: str = "fact"
+    turn: int = 0
+
+
+async def remember_all(memory: Memory, memories: Iterable[NewMemory]) -> None:
+    """`memory.remember` each of `memories`, in order. A backend may offer
+    `remember_many(memories)` to store them in one write (the embedded one: one transaction,
+    so one fsync, for every fact the spec seeds at a session's start); with the same
+    outcome, every memory validated before any is stored."""
+    batch = list(memories)
+    remember_many = getattr(memory, "remember_many", None)
+    if remember_many is not None:
+        await remember_many(batch)
+        return
+    for item in batch:
+        await memory.remember(
+            scope=item.scope,
+            session_id=item.session_id,
+            npc=item.npc,
+            fact=item.fact,
+            kind=item.kind,
+            turn=item.turn,
+        )
 
 
 def check_memory(*, scope: str, session_id: str, npc: str, fact: str, kind: str) -> str:

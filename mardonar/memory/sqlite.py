@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mardonar.memory.base import LoreHit, MemoryHit, check_memory
+from mardonar.memory.base import LoreHit, MemoryHit, NewMemory, check_memory
 from mardonar.store.sqlite import Migration, SqliteBacked, utc_now, write_transaction
 
 if TYPE_CHECKING:
@@ -133,11 +133,43 @@ class SqliteMemory(SqliteBacked):
     ) -> None:
         """Store a memory; an identical one (same NPC, session, kind, fact) is kept once."""
         fact = check_memory(scope=scope, session_id=session_id, npc=npc, fact=fact, kind=kind)
-        with self._connection() as conn, write_transaction(conn):
+        # One statement (its trigger indexes the fact): a transaction of its own.
+        with self._connection() as conn:
             conn.execute(
                 "INSERT INTO memories (scope, session_id, npc, kind, fact, turn, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (scope, session_id, npc, kind, fact, int(turn), utc_now()),
+            )
+
+    async def remember_many(self, memories: Iterable[NewMemory]) -> None:
+        """`remember` each of `memories` in one transaction (see `remember_all`): all of them
+        are checked first, so a bad one stores none."""
+        now = utc_now()
+        rows = [
+            (
+                item.scope,
+                item.session_id,
+                item.npc,
+                item.kind,
+                check_memory(
+                    scope=item.scope,
+                    session_id=item.session_id,
+                    npc=item.npc,
+                    fact=item.fact,
+                    kind=item.kind,
+                ),
+                int(item.turn),
+                now,
+            )
+            for item in memories
+        ]
+        if not rows:
+            return
+        with self._connection() as conn, write_transaction(conn):
+            conn.executemany(
+                "INSERT INTO memories (scope, session_id, npc, kind, fact, turn, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
             )
 
     async def recall(
@@ -180,15 +212,23 @@ class SqliteMemory(SqliteBacked):
         wins)."""
         # Read everything before touching the index: a failing iterable changes nothing.
         entries = {item.id: item for item in lore}
-        with self._connection() as conn, write_transaction(conn):
-            conn.execute("DELETE FROM lore_fts")
-            conn.executemany(
-                "INSERT INTO lore_fts (lore_id, title, keywords, body) VALUES (?, ?, ?, ?)",
-                [
-                    (item.id, item.title, ", ".join(item.keywords), item.body)
-                    for item in entries.values()
-                ],
-            )
+        rows = [
+            (item.id, item.title, ", ".join(item.keywords), item.body) for item in entries.values()
+        ]
+        with self._connection() as conn:
+            # Every session start indexes the lore, which has rarely changed since the last
+            # one: reading the index is far cheaper than rewriting it (and committing).
+            indexed = conn.execute(
+                "SELECT lore_id, title, keywords, body FROM lore_fts ORDER BY rowid"
+            ).fetchall()
+            if indexed == rows:
+                return
+            with write_transaction(conn):
+                conn.execute("DELETE FROM lore_fts")
+                conn.executemany(
+                    "INSERT INTO lore_fts (lore_id, title, keywords, body) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
 
     async def search_lore(self, query: str, limit: int = 3) -> list[LoreHit]:
         """Lore matching any word of `query`: files whose title or keywords match first, then

@@ -12,6 +12,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from mardonar.errors import UserError
+
 __all__ = ["SessionStore", "StoreUnavailable", "StoredSession", "TurnBusy", "TurnConflict"]
 
 
@@ -43,11 +45,12 @@ class TurnBusy(Exception):
     finish within the wait: nothing was changed; the player may send the line again."""
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(UserError):
     """The store cannot be reached (Redis down, a timeout): nothing was written.
 
     The message is one line naming the setting (e.g. REDIS_URL) and what to do; the process
-    keeps running and the next call tries again.
+    keeps running and the next call tries again. It is a `UserError` (an unreachable server
+    is the operator's to fix), so at start-up the CLI prints that line rather than a trace.
     """
 
 

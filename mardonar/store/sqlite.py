@@ -9,10 +9,13 @@ Why it is built the way it is:
 * **WAL + busy_timeout.** Readers never block the writer, and a second process (a `play` and
   a `tally` at once, or the memory's own connection to the same file) waits up to 5 s for
   the write lock instead of failing at once.
-* **Every write in a `BEGIN IMMEDIATE` transaction.** A crash leaves the previous state or
-  the new one, never half. IMMEDIATE takes the write lock up front: a deferred transaction
+* **Every write is one transaction.** A crash leaves the previous state or the new one,
+  never half. A write of one statement (a save, a registry entry, an award) is a transaction
+  of its own, which takes the write lock before it reads anything; several statements go in a
+  `BEGIN IMMEDIATE` transaction, which takes the write lock up front: a deferred transaction
   that reads and then writes cannot be retried by the busy handler in WAL mode and would fail
-  with SQLITE_BUSY under contention.
+  with SQLITE_BUSY under contention. No BEGIN/COMMIT around a single statement: statements,
+  not fsyncs, are most of the cost on a fast disk.
 * **Versioned schema.** `migrate()` applies numbered steps once, recorded per component in a
   `mardonar_schema` table. (SQLite's `user_version` is one number per file, and this file is
   shared by two independent components — this store and the NPC memory — that each need
@@ -29,7 +32,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mardonar.errors import ConfigError
 from mardonar.store.base import StoredSession, TurnConflict
@@ -38,6 +41,8 @@ __all__ = ["SqliteStore", "connect", "migrate", "utc_now", "write_transaction"]
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another connection's write lock before giving up."""
+
+_IN_MEMORY = ":memory:"
 
 Migration = Sequence[str]
 """One schema step: statements run together in one transaction."""
@@ -162,6 +167,9 @@ def migrate(
         ) from None
 
 
+_EMPTY_IMAGES: dict[type[SqliteBacked], bytes] = {}
+
+
 class SqliteBacked:
     """One locked connection to a Mardonar database file, migrated for one component.
 
@@ -182,6 +190,39 @@ class SqliteBacked:
         except BaseException:
             self._conn.close()
             raise
+
+    @classmethod
+    def in_memory(cls, image: bytes | None = None) -> Self:
+        """A private database in RAM for a throwaway session (replay): the same tables and
+        statements as on a file, without the file, its WAL or its fsyncs, and gone on close.
+
+        `image` (another one's `image()`) starts it as a copy of that database — migrated,
+        perhaps with data — instead of migrating an empty one: a copy costs microseconds,
+        the migration a dozen statements."""
+        if image is None:
+            # The migrated empty schema is a constant of the code: built once per process.
+            image = _EMPTY_IMAGES.get(cls)
+            if image is None:
+                with sqlite3.connect(_IN_MEMORY, isolation_level=None) as conn:
+                    migrate(conn, cls.component, cls.migrations, Path(_IN_MEMORY))
+                    image = _EMPTY_IMAGES[cls] = conn.serialize()
+                conn.close()
+        backed = cls.__new__(cls)
+        backed.path = Path(_IN_MEMORY)
+        backed._lock = threading.Lock()
+        conn = sqlite3.connect(_IN_MEMORY, isolation_level=None, check_same_thread=False)
+        try:
+            conn.deserialize(image)
+        except BaseException:
+            conn.close()
+            raise
+        backed._conn = conn
+        return backed
+
+    def image(self) -> bytes:
+        """The whole database as bytes, for `in_memory(image)`."""
+        with self._connection() as conn:
+            return conn.serialize()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -238,22 +279,23 @@ class SqliteStore(SqliteBacked):
         expected_turn: int | None,
     ) -> None:
         """Create (`expected_turn=None`) or compare-and-set on the turn; see the Protocol."""
-        with self._connection() as conn, write_transaction(conn):
+        # One statement, so one transaction of its own that takes the write lock before it
+        # reads the next save_seq (a turn is saved twice: the fewer statements, the better).
+        with self._connection() as conn:
             now = utc_now()
-            seq = conn.execute("SELECT COALESCE(MAX(save_seq), 0) + 1 FROM sessions").fetchone()
             if expected_turn is None:
                 cursor = conn.execute(
                     "INSERT INTO sessions (id, spec_id, status, turn, data, updated_at, save_seq)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (session_id, spec_id, status, turn, data, now, seq[0]),
+                    f" VALUES (?, ?, ?, ?, ?, ?, {_NEXT_SEQ}) ON CONFLICT (id) DO NOTHING",
+                    (session_id, spec_id, status, turn, data, now),
                 )
                 if cursor.rowcount != 1:
                     raise TurnConflict(f"session {session_id!r} already exists")
                 return
             cursor = conn.execute(
                 "UPDATE sessions SET spec_id = ?, status = ?, turn = ?, data = ?,"
-                " updated_at = ?, save_seq = ? WHERE id = ? AND turn = ?",
-                (spec_id, status, turn, data, now, seq[0], session_id, expected_turn),
+                f" updated_at = ?, save_seq = {_NEXT_SEQ} WHERE id = ? AND turn = ?",
+                (spec_id, status, turn, data, now, session_id, expected_turn),
             )
             if cursor.rowcount != 1:
                 row = conn.execute(
@@ -299,7 +341,7 @@ class SqliteStore(SqliteBacked):
     async def set_character(self, player_id: str, character: dict[str, Any]) -> None:
         """Register (or replace) a player's character."""
         data = json.dumps(character, ensure_ascii=False, sort_keys=True)  # TypeError first
-        with self._connection() as conn, write_transaction(conn):
+        with self._connection() as conn:
             conn.execute(
                 "INSERT INTO characters (player_id, data, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (player_id) DO UPDATE"
@@ -324,7 +366,7 @@ class SqliteStore(SqliteBacked):
         if xp < 0:
             raise ValueError(f"xp must be 0 or more, not {xp}")
         encoded = json.dumps([str(item) for item in items], ensure_ascii=False)
-        with self._connection() as conn, write_transaction(conn):
+        with self._connection() as conn:
             cursor = conn.execute(
                 "INSERT INTO awards (encounter_id, player_id, xp, items, awarded_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -346,6 +388,7 @@ class SqliteStore(SqliteBacked):
 
 
 _SESSION_SELECT = "SELECT id, spec_id, status, turn, data, updated_at FROM sessions"
+_NEXT_SEQ = "(SELECT COALESCE(MAX(save_seq), 0) + 1 FROM sessions)"
 
 
 def _session(row: tuple[Any, ...]) -> StoredSession:

@@ -26,7 +26,8 @@ from mardonar.engine.events import (
     Rolled,
     ToolResult,
 )
-from mardonar.engine.session import Session, Status
+from mardonar.engine.session import Session, Status, grant_lines
+from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -77,6 +78,7 @@ def render(event: Event, bundle: Bundle) -> str | None:
                 lines.append(
                     f"  {names.get(player, player)} receives {item.name if item else item_id}"
                 )
+        lines += [f"  {line}" for line in grant_lines(event.vtt)]
         return "\n".join(lines)
     if isinstance(event, Ended):
         why = {
@@ -189,14 +191,14 @@ class PlainRepl:
         elif name == "/roll":
             try:
                 self.show(await self.engine.player_roll(self.session, self.speaker, rest or "d20"))
-            except DiceError as error:
+            except (DiceError, StoreUnavailable, TurnBusy, TurnConflict) as error:
                 self.say(f"  ! {error}")
         elif name == "/status":
             self.say(status_text(self.bundle, self.session))
         elif name == "/end":
             for event in await self.engine.end(self.session):
                 self.show(event)
-            return False
+            return self.session.status is Status.active  # the store refused: play on
         else:
             self.say(f"  ! unknown command {name}; commands: {' '.join(COMMANDS)}")
         return True

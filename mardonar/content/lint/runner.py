@@ -13,11 +13,13 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from mardonar import __version__
 from mardonar.content.lint.findings import Finding, finding
@@ -36,6 +38,7 @@ from mardonar.content.lint.rules import (
 from mardonar.content.models import DEFAULT_SKILLS, Party, Persona
 from mardonar.content.render import estimate_tokens, persona_prompt
 from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root, lore_ids
+from mardonar.content.yamlpos import load_yaml
 from mardonar.errors import UsageError
 
 DEFAULT_PROMPT_BUDGET = 2500
@@ -84,21 +87,20 @@ def classify(path: Path) -> str | None:
     return None
 
 
-def _under_specs(folder: Path, walk_root: Path) -> bool:
-    relative = folder.resolve().relative_to(walk_root.resolve())
-    return SPECS_DIR in (walk_root.resolve().name, *relative.parts)
-
-
-def _display(path: Path) -> str:
+def _display(path: Path, cwd: str | None = None) -> str:
     try:
-        return os.path.relpath(path)
+        return os.path.relpath(path, cwd)
     except ValueError:  # another drive on Windows
         return str(path)
 
 
-def discover(paths: Sequence[Path]) -> list[Job]:
+def discover(paths: Sequence[Path], roots: dict[Path, Path | None] | None = None) -> list[Job]:
+    """The files to lint under `paths`; `roots` remembers each folder's repository root
+    (`find_root`) and may be shared by several runs."""
     jobs: dict[Path, Job] = {}
-    roots: dict[Path, Path | None] = {}
+    roots = {} if roots is None else roots
+    real: dict[Path, Path] = {}  # folders resolved: every file of a folder shares its path
+    cwd = os.getcwd()
 
     def root_for(path: Path) -> Path | None:
         folder = path.parent
@@ -106,14 +108,24 @@ def discover(paths: Sequence[Path]) -> list[Job]:
             roots[folder] = find_root(folder)
         return roots[folder]
 
+    def resolved(path: Path) -> Path:
+        """`path.resolve()`, resolving each folder once (a symlinked file is followed)."""
+        folder = path.parent
+        if folder not in real:
+            real[folder] = folder.resolve()
+        return path.resolve() if path.is_symlink() else real[folder] / path.name
+
     for given in paths:
         if not given.exists():
             raise UsageError(f"{given}: no such file or directory", exit_code=2)
         if given.is_dir():
+            walk_root = given.resolve()
             for folder, dirs, files in os.walk(given):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
                 here = Path(folder)
-                holds_specs = _under_specs(here, given)
+                real[here] = here.resolve()
+                relative = real[here].relative_to(walk_root)
+                holds_specs = SPECS_DIR in (walk_root.name, *relative.parts)
                 for name in sorted(files):
                     path = here / name
                     kind = classify(path)
@@ -123,8 +135,8 @@ def discover(paths: Sequence[Path]) -> list[Job]:
                         continue
                     if kind in ("spec", "test-plan") and not holds_specs:
                         continue
-                    resolved = path.resolve()
-                    jobs.setdefault(resolved, Job(_display(path), resolved, kind, root_for(path)))
+                    found = resolved(path)
+                    jobs.setdefault(found, Job(_display(path, cwd), found, kind, root_for(path)))
         else:
             kind = classify(given)
             if kind is None:
@@ -133,8 +145,8 @@ def discover(paths: Sequence[Path]) -> list[Job]:
                     "*.md files",
                     exit_code=2,
                 )
-            resolved = given.resolve()
-            jobs.setdefault(resolved, Job(_display(given), resolved, kind, root_for(given)))
+            found = given.resolve()
+            jobs.setdefault(found, Job(_display(given, cwd), found, kind, root_for(given)))
     return sorted(jobs.values(), key=lambda job: job.display)
 
 
@@ -153,22 +165,49 @@ def default_paths(cwd: Path) -> list[Path]:
 # --------------------------------------------------------------------------- context
 
 
-def _load_quietly(path: Path, model: type[Persona] | type[Party]) -> Persona | Party | None:
+Model = TypeVar("Model", Persona, Party)
+
+
+@dataclass
+class LintMemo:
+    """What several lint runs in one command share (the bundles of a replay run, each linted
+    as it is loaded): the cache file, read once; the repository root of each folder; and the
+    persona and party, parsed once per content, since lint's context and the bundle read the
+    same files. Everything is keyed by content or by path, as a run reads each file once."""
+
+    cache: ResultCache | None = None
+    roots: dict[Path, Path | None] = field(default_factory=dict)
+    parsed: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def model(self, path: Path, model: type[Model]) -> Model:
+        """`path` read and validated as `model` (OSError, YamlSyntaxError, ValidationError
+        or ValueError when it is not one): each content is parsed once."""
+        text = path.read_text(encoding="utf-8")
+        key = (model, text)
+        found = self.parsed.get(key)
+        if isinstance(found, model):
+            return found
+        data = load_yaml(text, positions=False).data  # its findings come from its own job
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a mapping")
+        value = model.model_validate(data)
+        self.parsed[key] = value
+        return value
+
+
+def _load_quietly(path: Path, model: type[Model], memo: LintMemo | None = None) -> Model | None:
     """A persona or party to check others against; its own findings come from its own job."""
     try:
-        located, _ = parse(path.read_text(encoding="utf-8"), str(path))
-        if located is None or not isinstance(located.data, dict):
-            return None
-        return model.model_validate(located.data)
+        return (memo or LintMemo()).model(path, model)
     except Exception:  # any problem is reported when the file itself is linted
         return None
 
 
-def build_context(root: Path | None, prompt_budget: int) -> Context:
+def build_context(root: Path | None, prompt_budget: int, memo: LintMemo | None = None) -> Context:
     if root is None:
         return Context(DEFAULT_SKILLS, None, None, 0, prompt_budget)
-    persona = _load_quietly(root / PERSONA_FILE, Persona)
-    party = _load_quietly(root / PARTY_FILE, Party)
+    persona = _load_quietly(root / PERSONA_FILE, Persona, memo)
+    party = _load_quietly(root / PARTY_FILE, Party, memo)
     skills = persona.skills if isinstance(persona, Persona) else list(DEFAULT_SKILLS)
     tokens = estimate_tokens(persona_prompt(persona)) if isinstance(persona, Persona) else 0
     players = (
@@ -239,21 +278,61 @@ def cache_version() -> str:
     return f"{__version__}+{digest.hexdigest()}"
 
 
+# How `save` starts the file: what lets `ResultCache` find an entry without parsing the rest.
+_HEAD = re.compile(r'\{"version": ("(?:[^"\\]|\\.)*"), "entries": \{')
+_MISSING = object()
+
+
 class ResultCache:
-    """Per-file results keyed by content hash, kind, name and repository context."""
+    """Per-file results keyed by content hash, kind, name and repository context.
+
+    The file holds up to 20,000 entries (megabytes) and a run usually wants a few, so it is
+    not parsed up front: an entry is found by its key, which `save` writes as `"<key>": `
+    right after `{` or `, ` (a quote inside a JSON string is always escaped, so this cannot
+    match inside one), and only that entry is decoded. A file in any other layout is parsed
+    whole, as is every file once something new has to be saved."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.entries: dict[str, dict[str, object]] = {}
         self.used: dict[str, dict[str, object]] = {}
+        self._text: str | None = None
+        self._entries: dict[str, dict[str, object]] | None = None
+        self._fresh = False  # results put since the file was read or saved
+        text = None
         if path is not None:
-            try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
-                entries = loaded.get("entries")
-                if loaded.get("version") == cache_version() and isinstance(entries, dict):
-                    self.entries = entries
-            except (OSError, ValueError, AttributeError):
-                self.entries = {}
+            with contextlib.suppress(OSError, ValueError):
+                text = path.read_text(encoding="utf-8")
+        head = _HEAD.match(text) if text is not None else None
+        if head is None:
+            self._entries = _parse_cache(text)
+        else:
+            with contextlib.suppress(ValueError):
+                if json.loads(head.group(1)) == cache_version():
+                    self._text = text
+            if self._text is None:
+                self._entries = {}
+
+    @property
+    def entries(self) -> dict[str, dict[str, object]]:
+        """Every entry in the file (parsed on first use)."""
+        if self._entries is None:
+            self._entries = _parse_cache(self._text)
+            self._text = None
+        return self._entries
+
+    def _lookup(self, key: str) -> object:
+        if self._text is None:
+            return self.entries.get(key, _MISSING)
+        text, needle = self._text, f'"{key}": '
+        at = text.find(needle)
+        while at > 0:
+            if text[at - 1] in "{ ":
+                try:
+                    return json.JSONDecoder().raw_decode(text, at + len(needle))[0]
+                except ValueError:
+                    return _MISSING
+            at = text.find(needle, at + 1)
+        return _MISSING
 
     @staticmethod
     def key(job: Job, ctx: Context) -> str | None:
@@ -266,13 +345,15 @@ class ResultCache:
         return digest.hexdigest()
 
     def get(self, key: str) -> FileResult | None:
-        entry = self.entries.get(key)
+        entry: Any = self.used.get(key)
         if entry is None:
-            return None
+            entry = self._lookup(key)
+            if entry is _MISSING:
+                return None
         try:  # a damaged entry is a miss, never a crash
             spec = entry.get("spec")
             result = FileResult(
-                [Finding.from_dict(f) for f in entry["findings"]],  # type: ignore[attr-defined]
+                [Finding.from_dict(f) for f in entry["findings"]],
                 spec=SpecSummary(**spec) if isinstance(spec, dict) else None,
             )
         except (AttributeError, KeyError, TypeError):
@@ -281,6 +362,8 @@ class ResultCache:
         return result
 
     def put(self, key: str, result: FileResult) -> None:
+        if key not in self.used and self._lookup(key) is _MISSING:
+            self._fresh = True
         self.used[key] = {
             "findings": [f.to_dict() for f in result.findings],
             "spec": asdict(result.spec) if result.spec else None,
@@ -288,7 +371,7 @@ class ResultCache:
 
     def save(self) -> None:
         # Nothing new (every file a hit): leave the file alone rather than rewrite it.
-        if self.path is None or not self.used or self.used.keys() <= self.entries.keys():
+        if self.path is None or not self._fresh:
             return
         # Keep what this run used plus older entries up to a bound, newest first.
         merged = dict(self.used)
@@ -303,7 +386,21 @@ class ResultCache:
                 json.dump({"version": cache_version(), "entries": merged}, out)
             os.replace(tmp, self.path)
         except OSError:
-            pass  # a cache that cannot be written only costs speed next time
+            return  # a cache that cannot be written only costs speed next time
+        self._entries, self._fresh = merged, False
+
+
+def _parse_cache(text: str | None) -> dict[str, dict[str, object]]:
+    if text is None:
+        return {}
+    try:
+        loaded = json.loads(text)
+        entries = loaded.get("entries")
+        if loaded.get("version") == cache_version() and isinstance(entries, dict):
+            return entries
+    except (ValueError, AttributeError):
+        pass
+    return {}
 
 
 # --------------------------------------------------------------------------- the run
@@ -315,14 +412,23 @@ def run_lint(
     prompt_budget: int = DEFAULT_PROMPT_BUDGET,
     use_cache: bool = True,
     workers: int | None = None,
+    memo: LintMemo | None = None,
 ) -> LintReport:
-    jobs = discover(list(paths))
+    """Lint `paths`; a `memo` shared by several runs of one command saves re-reading."""
+    memo = memo or LintMemo()
+    jobs = discover(list(paths), memo.roots)
     contexts: dict[Path | None, Context] = {}
     for job in jobs:
         if job.root not in contexts:
-            contexts[job.root] = build_context(job.root, prompt_budget)
+            contexts[job.root] = build_context(job.root, prompt_budget, memo)
 
-    cache = ResultCache(cache_dir() / "lint-cache.json" if use_cache else None)
+    if not use_cache:
+        cache = ResultCache(None)
+    else:
+        path = cache_dir() / "lint-cache.json"
+        if memo.cache is None or memo.cache.path != path:
+            memo.cache = ResultCache(path)
+        cache = memo.cache
     results: dict[int, FileResult] = {}
     pending: list[tuple[int, Job, str | None]] = []
     report = LintReport(files=len(jobs))

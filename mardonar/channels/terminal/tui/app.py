@@ -69,6 +69,7 @@ from mardonar.engine.events import (
 from mardonar.engine.session import Status
 from mardonar.errors import UserError
 from mardonar.files import read_tally
+from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.session import Playtest
@@ -278,7 +279,7 @@ class PlayApp(App[int]):
             event = await self.playtest.engine.player_roll(
                 self.playtest.session, player, expression
             )
-        except DiceError as error:
+        except (DiceError, StoreUnavailable, TurnBusy, TurnConflict) as error:
             self.post_message(CommandFailed(str(error)))
             return
         self.post_message(EngineEvent(event))

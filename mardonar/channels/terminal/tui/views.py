@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mardonar.engine.events import Event, Narration, Notice, PlayerSaid
+from mardonar.engine.session import grant_lines
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.session import Playtest
@@ -230,6 +231,7 @@ def summary_view(
             for p, ids in resolved.items.items()
             for i in ids
         ]
+        items += grant_lines(resolved.vtt)
     else:
         headline = ENDED_WHY.get(ended.reason, f"ended ({ended.reason})")
         narrative = ""
