@@ -2,7 +2,7 @@
 
 `replay(path)` reads a transcript, loads its spec from the repository around the transcript
 (or the working folder), and plays the recorded player lines, `/roll`s and `/end` on a fresh
-engine (real SQLite store and memory in a temporary folder, deleted afterwards) with the
+engine (real SQLite store and memory, private databases in RAM, thrown away after) with the
 recorded seed and a `CassetteLLM` that answers with the recorded `llm` events. The events
 the engine produces are compared, turn by turn, with the recorded ones (tool calls and
 results, narration, corrections, resolve, end); latency, usage, timestamps and session ids
@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,15 +30,24 @@ from mardonar.transcript import event_record, read_transcript
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
+    from mardonar.content.lint.runner import LintMemo
+    from mardonar.content.models import Lore as LoreDoc
+    from mardonar.engine.events import Event
     from mardonar.llm.base import LLM
+    from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.store.sqlite import SqliteStore
 
 __all__ = [
     "COMPARED",
     "ReplayResult",
+    "ReplayRun",
     "discover_transcripts",
+    "play_actions",
     "play_lines",
     "record_session",
     "replay",
+    "replay_all",
+    "replay_run",
     "replay_sync",
 ]
 
@@ -44,7 +55,7 @@ COMPARED = ("tool", "narration", "correction", "resolve", "end")
 """The record types compared between the recording and the replay."""
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return os.path.relpath(path)
     except ValueError:
@@ -325,7 +336,7 @@ def _turn_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str
     return lines
 
 
-def _end_state(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def end_state(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     state: dict[str, Any] = {"outcome": None, "status": "active", "xp": {}, "items": {}}
     for record in records:
         if record.get("type") == "resolve":
@@ -357,7 +368,7 @@ def _end_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- replaying
 
 
-def _actions(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
+def actions_of(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
     """What the table did, in order: ("turn", n, [(player, text)]), ("roll", n, record),
     ("end", n, reason)."""
     actions: list[tuple[str, int, Any]] = []
@@ -376,17 +387,85 @@ def _actions(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
     return actions
 
 
-async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
-    """Replay one transcript strictly; UsageError (exit 2) when it cannot be read."""
-    from mardonar.content.bundle import load_bundle
-    from mardonar.engine.events import Event
-    from mardonar.engine.loop import Engine
-    from mardonar.llm.cassette import CassetteLLM, describe_answer
-    from mardonar.memory.sqlite import SqliteMemory
-    from mardonar.store.sqlite import SqliteStore
+def scratch_root() -> str | None:
+    """Where the throwaway summary and tally files go: RAM (/dev/shm) when there is one,
+    since each is written with an fsync and then thrown away; else the system temp folder."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
-    started = time.perf_counter()
-    shown = _display(path)
+
+class ReplayRun:
+    """What the transcripts of one `mardonar replay` run share: loaded bundles, database
+    images and one throwaway folder.
+
+    Loading a bundle lints it, so each spec is loaded once per run (a run is one command:
+    its files are read once, as `mardonar lint` would), and the loads share one `LintMemo`
+    (the lint cache file read once; the persona, party and lore parsed once). Each transcript
+    still gets a fresh engine with its own store and memory — NPC memory would otherwise leak
+    between sessions of one spec — as private SQLite databases in RAM, each a copy of an
+    image: the migrated store (made once per process), and the migrated memory with the
+    repository's lore indexed (once per run). Only the summary and tally files go to a
+    folder, one per transcript."""
+
+    def __init__(self, folder: Path, *, cwd: Path | None = None) -> None:
+        self.folder = folder
+        self.cwd = cwd
+        self._bundles: dict[Path, Bundle] = {}
+        self._memo: LintMemo | None = None
+        self._roots: dict[Path, Path | None] = {}
+        self._memory_images: dict[tuple[LoreDoc, ...], bytes] = {}
+        self._count = 0
+
+    def root_of(self, folder: Path) -> Path | None:
+        """The repository around `folder` (`find_root`), looked up once per folder."""
+        if folder not in self._roots:
+            self._roots[folder] = find_root(folder)
+        return self._roots[folder]
+
+    def bundle(self, spec: str, root: Path) -> Bundle:
+        from mardonar.content.bundle import load_bundle, resolve_spec_path
+        from mardonar.content.lint.runner import LintMemo
+
+        spec_path = resolve_spec_path(spec, root)
+        if spec_path not in self._bundles:
+            self._memo = self._memo or LintMemo()
+            self._bundles[spec_path] = load_bundle(spec, cwd=root, memo=self._memo)
+        return self._bundles[spec_path]
+
+    async def tables(self, bundle: Bundle | None = None) -> tuple[Path, SqliteStore, SqliteMemory]:
+        """A fresh data folder with its store and memory (the caller closes both); with a
+        `bundle`, its lore is already in the memory's index."""
+        from mardonar.memory.sqlite import SqliteMemory
+        from mardonar.store.sqlite import SqliteStore
+
+        # The specs of one repository share its lore, hence its memory image.
+        key = bundle.lore if bundle is not None else ()
+        if key not in self._memory_images:
+            memory = SqliteMemory.in_memory()
+            if bundle is not None:
+                await memory.index_lore(bundle.lore)
+            self._memory_images[key] = memory.image()
+            await memory.close()
+        self._count += 1
+        data = self.folder / f"session-{self._count}"
+        data.mkdir()
+        return (
+            data,
+            SqliteStore.in_memory(),
+            SqliteMemory.in_memory(self._memory_images[key]),
+        )
+
+
+@asynccontextmanager
+async def replay_run(cwd: Path | None = None) -> AsyncIterator[ReplayRun]:
+    with tempfile.TemporaryDirectory(prefix="mardonar-replay-", dir=scratch_root()) as folder:
+        yield ReplayRun(Path(folder), cwd=cwd)
+
+
+def load_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], Bundle]:
+    """The records of a transcript and the bundle of its spec; UsageError (exit 2) when the
+    transcript cannot be read or its spec cannot be loaded."""
+    shown = display_path(path)
     records = list(read_transcript(path))
     if not records:
         raise UsageError(f"{shown}: an empty transcript (no complete header line)", exit_code=2)
@@ -395,19 +474,91 @@ async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
     seed = header.get("seed")
     if not isinstance(spec, str) or not isinstance(seed, int):
         raise UsageError(f"{shown}:1: the header has no spec id or seed", exit_code=2)
-    root = find_root(path.parent) or find_root(cwd or Path.cwd())
+    root = run.root_of(path.parent) or run.root_of(run.cwd or Path.cwd())
     if root is None:
         raise UsageError(
             f"{shown}: no persona.yaml above the transcript or the working folder, so its spec "
             f"'{spec}' cannot be found",
             exit_code=2,
         )
-    bundle = load_bundle(spec, cwd=root)
-    result = ReplayResult(path=shown, spec=spec, seed=seed, turns=0)
+    return records, run.bundle(spec, root)
+
+
+def hash_notes(header: dict[str, Any], bundle: Bundle) -> list[str]:
+    notes: list[str] = []
     if header.get("spec_sha256") and header["spec_sha256"] != bundle.spec_sha256:
-        result.notes.append(f"spec changed since recording ({spec})")
+        notes.append(f"spec changed since recording ({bundle.spec.id})")
     if header.get("persona_sha256") and header["persona_sha256"] != bundle.persona_sha256:
-        result.notes.append("persona changed since recording")
+        notes.append("persona changed since recording")
+    return notes
+
+
+async def play_actions(
+    run: ReplayRun,
+    bundle: Bundle,
+    *,
+    seed: int,
+    actions: Sequence[tuple[str, int, Any]],
+    llm: LLM,
+    listen: Callable[[Event], None],
+    notes: list[str],
+    before_turn: Callable[[int], None] | None = None,
+    context_budget: int | None = None,
+    max_tool_rounds: int | None = None,
+) -> None:
+    """Play recorded actions (player turns, `/roll`s, `/end`) on a fresh engine in the
+    run's folder, with `llm` as the model; every event goes to `listen`."""
+    from mardonar.engine.loop import Engine
+
+    data, store, memory = await run.tables(bundle)
+    engine = Engine(
+        bundle, llm=llm, store=store, memory=memory, data_dir=data, subscribers=[listen]
+    )
+    if context_budget is not None:  # otherwise the engine's defaults, as when recorded
+        engine.context_budget = context_budget
+    if max_tool_rounds is not None:
+        engine.max_tool_rounds = max_tool_rounds
+    try:
+        session = await engine.start(seed=seed, transcript=data / "replayed.jsonl")
+        engine.opening(session)
+        for kind, turn, payload in actions:
+            if session.status.value != "active":
+                break
+            if kind == "turn":
+                if before_turn is not None:
+                    before_turn(session.turn + 1)
+                async for _ in engine.run_turn(session, payload):
+                    pass
+            elif kind == "roll":
+                character = bundle.party.find(str(payload.get("who")))
+                expression = _roll_expression(str(payload.get("detail", "")))
+                if character is None or not expression:
+                    notes.append(f"turn {turn}: a /roll could not be replayed")
+                    continue
+                try:
+                    await engine.player_roll(session, character.player, expression)
+                except Exception:  # reported as a note, not fatal
+                    notes.append(f"turn {turn}: /roll {expression} could not be replayed")
+            else:
+                await engine.end(session, payload)
+    finally:
+        await memory.close()
+        await store.close()
+        # Freed at once rather than with the run: /dev/shm is small in some containers.
+        shutil.rmtree(data, ignore_errors=True)
+
+
+async def replay_one(run: ReplayRun, path: Path) -> ReplayResult:
+    """Replay one transcript strictly within `run`."""
+    from mardonar.llm.cassette import CassetteLLM
+
+    started = time.perf_counter()
+    records, bundle = load_header(path, run)
+    header = records[0]
+    result = ReplayResult(
+        path=display_path(path), spec=bundle.spec.id, seed=int(header["seed"]), turns=0
+    )
+    result.notes += hash_notes(header, bundle)
 
     produced: list[dict[str, Any]] = []
 
@@ -417,48 +568,21 @@ async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
             produced.append(record)
 
     cassette = CassetteLLM(records[1:], name=str(header.get("model") or "cassette"))
-    actions = _actions(records[1:])
+    actions = actions_of(records[1:])
     result.turns = sum(1 for action in actions if action[0] == "turn")
-    with tempfile.TemporaryDirectory(prefix="mardonar-replay-") as folder:
-        data = Path(folder) / "data"
-        store = SqliteStore(data / "mardonar.db")
-        memory = SqliteMemory(data / "mardonar.db")
-        engine = Engine(
-            bundle, llm=cassette, store=store, memory=memory, data_dir=data, subscribers=[listen]
-        )
-        try:
-            session = await engine.start(seed=seed, transcript=Path(folder) / "t.jsonl")
-            engine.opening(session)
-            for kind, turn, payload in actions:
-                if session.status.value != "active":
-                    break
-                if kind == "turn":
-                    cassette.begin_turn(session.turn + 1)
-                    async for _ in engine.run_turn(session, payload):
-                        pass
-                elif kind == "roll":
-                    character = bundle.party.find(str(payload.get("who")))
-                    expression = _roll_expression(str(payload.get("detail", "")))
-                    if character is None or not expression:
-                        result.notes.append(f"turn {turn}: a /roll could not be replayed")
-                        continue
-                    try:
-                        await engine.player_roll(session, character.player, expression)
-                    except Exception:  # reported as a note, not fatal
-                        result.notes.append(
-                            f"turn {turn}: /roll {expression} could not be replayed"
-                        )
-                else:
-                    await engine.end(session, payload)
-        finally:
-            await memory.close()
-            await store.close()
+    await play_actions(
+        run,
+        bundle,
+        seed=result.seed,
+        actions=actions,
+        llm=cassette,
+        listen=listen,
+        notes=result.notes,
+        before_turn=cassette.begin_turn,
+    )
 
     for miss in cassette.misses:
-        result.misses.append(
-            f"turn {miss.turn}: the engine asked the model {miss.asked} times, the transcript "
-            f"has {miss.recorded} answers; nearest recorded: {describe_answer(miss.nearest)}"
-        )
+        result.misses.append(miss.describe())
     for turn, count in cassette.unused().items():
         result.misses.append(f"turn {turn}: {count} recorded model answer(s) were never asked for")
     old, new = _by_turn(records[1:]), _by_turn(produced)
@@ -469,9 +593,20 @@ async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
             break
     if result.turn is None and result.misses:
         result.turn = int(result.misses[0].split(":")[0].split()[1])
-    result.end_diff = _end_diff(_end_state(records), _end_state(produced))
+    result.end_diff = _end_diff(end_state(records), end_state(produced))
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def replay_all(paths: Sequence[Path], *, cwd: Path | None = None) -> list[ReplayResult]:
+    """Replay transcripts strictly, in order, in one run (bundles loaded once per spec)."""
+    async with replay_run(cwd) as run:
+        return [await replay_one(run, path) for path in paths]
+
+
+async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
+    """Replay one transcript strictly; UsageError (exit 2) when it cannot be read."""
+    return (await replay_all([path], cwd=cwd))[0]
 
 
 def replay_sync(path: Path, *, cwd: Path | None = None) -> ReplayResult:

@@ -1,7 +1,8 @@
 """`mardonar replay` (issue #6, items 1, 3 and 4): strict replay of recorded sessions.
 
-The golden transcripts in transcripts/golden/ (one per shipped spec, recorded with the
-offline narrator by `python -m tests.test_replay`) must replay identically; a spec mutated
+The golden transcripts in transcripts/golden/ (two per shipped spec, recorded with the
+offline narrator and with a scripted model by `python transcripts/record.py`) must replay
+identically; a spec mutated
 in a copy of the content (a DC, an outcome's XP, a removed check) must make replay exit 1
 and name the change. Secrets configured for the model backend never reach a transcript.
 """
@@ -9,10 +10,12 @@ and name the change. Secrets configured for the model backend never reach a tran
 # ruff: noqa: F811
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,9 +23,8 @@ import yaml
 
 from mardonar.llm.base import Finish, LLMRequest, Message, TextDelta, ToolCall
 from mardonar.llm.cassette import CassetteExhausted, CassetteLLM
-from mardonar.llm.offline import OfflineNarrator
 from mardonar.replay import record_session, replay_sync
-from mardonar.transcript import read_transcript
+from mardonar.transcript import asked_digest, read_transcript
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, run
 from tests.llm_server import (  # noqa: F401
@@ -33,62 +35,26 @@ from tests.llm_server import (  # noqa: F401
 
 GOLDEN_DIR = REPO / "transcripts" / "golden"
 SUMMARY = re.compile(r"^(\d+) identical, (\d+) diverged$")
-
-GOLDEN: dict[str, dict[str, Any]] = {
-    "goblin-toll-bridge": {
-        "seed": 1,
-        "speaker": "cyra",
-        "lines": [
-            "Grukk, what is wrong? You look nervous.",
-            "Then I will climb down, talk to the troll and settle the debt myself.",
-        ],
-    },
-    "haunted-lighthouse": {
-        "seed": 1,
-        "speaker": "aria",
-        "lines": [
-            "I search the lamp room and examine the shutter.",
-            "Tonight I hide behind the lens and keep watch for whoever comes at midnight.",
-        ],
-    },
-    "smugglers-chase": {
-        "seed": 1,
-        "speaker": "bram",
-        "lines": [
-            "I sprint after him through the stalls!",
-            "/as aria",
-            "/roll d20",
-            "I snatch the satchel from his hip.",
-        ],
-    },
-}
-"""The scripted sessions behind the golden transcripts (from the shipped test plans)."""
+KINDS = ("offline", "scripted")
 
 
-def golden_path(spec: str) -> Path:
-    return GOLDEN_DIR / f"{spec}-offline.jsonl"
+def load_recorder() -> ModuleType:
+    """transcripts/record.py: the scripts behind the golden transcripts (not a package)."""
+    found = importlib.util.spec_from_file_location(
+        "golden_recorder", GOLDEN_DIR.parent / "record.py"
+    )
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
 
 
-def record_golden(root: Path = REPO) -> list[Path]:
-    """(Re)record every golden transcript with the offline narrator."""
-    from mardonar.content.bundle import load_bundle
+recorder = load_recorder()
+GOLDEN: dict[str, dict[str, Any]] = recorder.OFFLINE
 
-    paths = []
-    for spec, script in GOLDEN.items():
-        loaded = load_bundle(spec, cwd=root)
-        path = root / "transcripts" / "golden" / f"{spec}-offline.jsonl"
-        run(
-            record_session(
-                loaded,
-                seed=script["seed"],
-                speaker=script["speaker"],
-                lines=script["lines"],
-                path=path,
-                llm=OfflineNarrator(loaded, script["seed"]),
-            )
-        )
-        paths.append(path)
-    return paths
+
+def golden_path(spec: str, kind: str = "offline") -> Path:
+    return GOLDEN_DIR / f"{spec}-{kind}.jsonl"
 
 
 @pytest.fixture
@@ -113,38 +79,67 @@ def _records(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- golden files
 
 
-def test_every_shipped_spec_has_a_golden_transcript() -> None:
+def test_every_shipped_spec_has_golden_transcripts_of_both_kinds() -> None:
     specs = sorted(p.stem for p in (REPO / "specs").glob("*.yaml") if ".test" not in p.name)
-    assert sorted(GOLDEN) == specs
+    assert sorted(recorder.OFFLINE) == sorted(recorder.SCRIPTED) == specs
     for spec in specs:
-        path = golden_path(spec)
-        assert path.is_file(), f"record it: python -m tests.test_replay ({path})"
-        records = _records(path)
-        assert records[0]["spec"] == spec
-        assert any(r["type"] == "resolve" for r in records), f"{spec}: never resolved"
-        # The ignore pattern for ad-hoc transcripts must not swallow the golden ones.
-        assert not re.search(r"-20", path.name)
+        for kind in KINDS:
+            path = golden_path(spec, kind)
+            assert path.is_file(), f"record it: python transcripts/record.py ({path})"
+            records = _records(path)
+            assert records[0]["spec"] == spec
+            assert records[0]["model"] == kind
+            assert any(r["type"] == "resolve" for r in records), f"{path}: never resolved"
+            # The ignore pattern for ad-hoc transcripts must not swallow the golden ones.
+            assert not re.search(r"-20", path.name)
+
+
+def test_scripted_goldens_make_every_kind_of_tool_call() -> None:
+    used: set[str] = set()
+    for spec in recorder.SCRIPTED:
+        records = _records(golden_path(spec, "scripted"))
+        tools = [r for r in records if r["type"] == "tool"]
+        assert all(r["ok"] for r in tools), [r for r in tools if not r["ok"]]
+        assert not [r for r in records if r["type"] in ("correction", "error")]
+        used |= {r["name"] for r in tools}
+        # Every model answer says what it was asked (the cassette's nearest request).
+        assert all("asked" in r for r in records if r["type"] == "llm")
+    expected = {"skill_check", "remember", "recall", "award_xp", "grant_item", "lore_search"}
+    assert expected | {"resolve"} <= used
 
 
 def test_golden_transcripts_replay_identically(run_cli: RunCli) -> None:
+    files = sorted(GOLDEN_DIR.glob("*.jsonl"))
+    assert len(files) == 2 * len(GOLDEN)
     result = run_cli("replay", GOLDEN_DIR, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(GOLDEN) + 1
+    assert len(lines) == len(files) + 1
     for line in lines[:-1]:
         assert ": identical, " in line and "changed since recording" not in line, line
-    assert lines[-1] == f"{len(GOLDEN)} identical, 0 diverged"
+    assert lines[-1] == f"{len(files)} identical, 0 diverged"
 
 
 def test_rerecording_gives_the_same_comparable_events(tmp_path: Path) -> None:
     root = copy_content(tmp_path / "repo")
-    for fresh in record_golden(root):
-        old = [r for r in _records(golden_path(fresh.name[: -len("-offline.jsonl")]))]
-        new = _records(fresh)
-        strip = ("latency_ms", "started_at", "session")
+    fresh = recorder.record_golden(root)
+    assert len(fresh) == 2 * len(GOLDEN)
+    strip = ("latency_ms", "started_at", "session")
+    for path in fresh:
+        old = _records(GOLDEN_DIR / path.name)
+        new = _records(path)
         assert [{k: v for k, v in r.items() if k not in strip} for r in old] == [
             {k: v for k, v in r.items() if k not in strip} for r in new
-        ]
+        ], path.name
+
+
+def test_transcripts_without_asked_digests_still_replay(tmp_path: Path, repo: Path) -> None:
+    for kind in KINDS:
+        path = repo / "transcripts" / "golden" / f"goblin-toll-bridge-{kind}.jsonl"
+        records = [{k: v for k, v in r.items() if k != "asked"} for r in _records(path)]
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        result = replay_sync(path)
+        assert result.identical, result.to_dict()
 
 
 def test_a_roll_is_replayed() -> None:
@@ -214,9 +209,13 @@ def test_a_changed_outcome_xp_is_named(run_cli: RunCli, repo: Path) -> None:
     result = run_cli("replay", repo / "transcripts" / "golden", "--format", "json", cwd=repo)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert (report["identical"], report["diverged"]) == (2, 1)
-    [diverged] = [t for t in report["transcripts"] if t["result"] == "diverged"]
-    assert diverged["spec"] == "haunted-lighthouse"
+    # Both haunted-lighthouse transcripts reach that outcome; the other four are untouched.
+    assert (report["identical"], report["diverged"]) == (4, 2)
+    diverged = {
+        Path(t["path"]).name: t for t in report["transcripts"] if t["result"] != "identical"
+    }
+    assert sorted(diverged) == [f"haunted-lighthouse-{kind}.jsonl" for kind in KINDS]
+    diverged = diverged["haunted-lighthouse-offline.jsonl"]
     assert f"xp {player}: {xp} → {xp + 25}" in diverged["end_diff"]
     assert any(f"xp.{player}: {xp} → {xp + 25}" in line for line in diverged["diff"])
 
@@ -288,6 +287,44 @@ def test_a_conversation_that_goes_elsewhere_is_reported_at_its_turn(
     assert any("turn 1: the engine asked the model" in m for m in result.misses)
 
 
+def test_a_new_question_shows_the_nearest_recorded_request(run_cli: RunCli, repo: Path) -> None:
+    # A stricter persona makes the engine correct a recorded narration: it asks the model
+    # again, which the recording never did. The report shows that ask and the recorded ask
+    # most like it.
+    persona = repo / "persona.yaml"
+    data = yaml.safe_load(persona.read_text(encoding="utf-8"))
+    data["filters"]["max_words"] = 12
+    persona.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path = repo / "transcripts" / "golden" / "goblin-toll-bridge-scripted.jsonl"
+    result = run_cli("replay", path, cwd=repo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "persona changed since recording" in out
+    assert "diverged at turn 1" in out
+    assert "turn 1: the engine asked the model 3 times, the transcript has 2 answers" in out
+    assert "asked now: user '[correction] the reply is" in out
+    # The recorded ask most like a correction is a player's line; its answer is shown too.
+    assert re.search(r"nearest recorded request \(turn \d\): user '\[\w+ as [^]]+\] ", out), out
+    assert "answered tool calls skill_check(" in out
+
+
+def test_the_asked_digest_is_short_and_says_what_was_fed_back() -> None:
+    long_result = json.dumps({"ok": True, "result": {"text": "x" * 5000}})
+    messages = [
+        Message("system", "persona and spec " * 500),
+        Message("user", "[aria as Aria Swiftwind] " + "I search the lamp room. " * 40),
+        Message("assistant", "", tool_calls=(ToolCall("c1", "skill_check", "{}"),)),
+        Message("tool", long_result, tool_call_id="c1", name="skill_check"),
+    ]
+    digest = asked_digest(messages)
+    assert digest["role"] == "assistant" and digest["calls"] == ["skill_check"]
+    assert [r.split(":")[0] for r in digest["tool_results"]] == ["skill_check"]
+    assert len(json.dumps(digest)) < 400  # not the 13 kB prompt
+    first = asked_digest(messages[:2])
+    assert first["role"] == "user" and first["text"].startswith("[aria as Aria Swiftwind] I")
+    assert len(first["text"]) == 200 and "tool_results" not in first
+
+
 # --------------------------------------------------------------------------- usage errors
 
 
@@ -323,8 +360,3 @@ def test_secrets_are_never_recorded_and_an_http_session_replays(
     replayed = run_cli("replay", transcript, cwd=repo)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert replayed.stdout.splitlines()[-1] == "1 identical, 0 diverged"
-
-
-if __name__ == "__main__":  # python -m tests.test_replay: re-record the golden transcripts
-    for written in record_golden():
-        print(written.relative_to(REPO))

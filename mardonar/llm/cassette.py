@@ -6,16 +6,21 @@ answer of the current turn — its text as one `TextDelta`, its tool calls with 
 ids, names and raw arguments, then `Finish`. When the engine asks more often in a turn than
 the transcript answered (the conversation went elsewhere), the cassette raises
 `CassetteExhausted`, an `LLMError`, so the engine falls back as it would with a failed
-backend, and the miss is kept in `misses` for the replayer to report at that turn.
+backend, and the miss is kept in `misses` for the replayer to report at that turn, with
+what was asked and the nearest recorded request: the recorded ask (the `asked` digest of
+newer transcripts) most like this one (the same turn wins a tie). Older transcripts without
+`asked` show the last recorded answer of the turn instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from mardonar.llm.base import Chunk, Finish, LLMError, LLMRequest, TextDelta, ToolCall
+from mardonar.transcript import asked_digest
 
 
 class CassetteExhausted(LLMError):
@@ -38,7 +43,41 @@ class Miss:
     asked: int
     recorded: int
     nearest: dict[str, Any] | None
-    """The last recorded answer of that turn (what the model said before), if any."""
+    """The recorded `llm` record whose request is most like this one (or, in a transcript
+    without `asked` digests, the last recorded answer of that turn), if any."""
+    request: dict[str, Any] | None = None
+    """The digest of what the engine asked this time."""
+
+    def describe(self) -> str:
+        line = (
+            f"turn {self.turn}: the engine asked the model {self.asked} times, the transcript "
+            f"has {self.recorded} answers"
+        )
+        if self.request is not None:
+            line += f"; asked now: {describe_asked(self.request)}"
+        if self.nearest is not None and self.nearest.get("asked") is not None:
+            where = f"turn {self.nearest.get('turn')}"
+            return (
+                f"{line}; nearest recorded request ({where}): "
+                f"{describe_asked(self.nearest['asked'])}, answered {describe_answer(self.nearest)}"
+            )
+        return f"{line}; nearest recorded: {describe_answer(self.nearest)}"
+
+
+def describe_asked(digest: dict[str, Any]) -> str:
+    """A one-line view of an `asked` digest: the tool results fed back, else the last
+    message."""
+    results = digest.get("tool_results") or []
+    if results:
+        return "tool results " + "; ".join(_clip(str(r), 100) for r in results)
+    text = _clip(str(digest.get("text") or ""), 100)
+    calls = digest.get("calls") or []
+    said = repr(text) if text else f"tool calls {', '.join(map(str, calls))}" if calls else "''"
+    return f"{digest.get('role', '?')} {said}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def describe_answer(record: dict[str, Any] | None) -> str:
@@ -53,15 +92,37 @@ def describe_answer(record: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "(an empty answer)"
 
 
+def nearest_request(
+    digest: dict[str, Any], turn: int, records: Iterable[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The recorded `llm` record whose `asked` digest is most like `digest`; a record of
+    the same turn wins a tie."""
+    import difflib  # only on a miss
+
+    wanted = json.dumps(digest, sort_keys=True)
+    best: tuple[float, bool] | None = None
+    found: dict[str, Any] | None = None
+    for record in records:
+        if record.get("asked") is None:
+            continue
+        matcher = difflib.SequenceMatcher(None, wanted, json.dumps(record["asked"], sort_keys=True))
+        score = (round(matcher.ratio(), 6), int(record.get("turn", 0)) == turn)
+        if best is None or score > best:
+            best, found = score, record
+    return found
+
+
 class CassetteLLM:
     """Plays recorded `llm` records, turn by turn. Call `begin_turn` before each turn."""
 
     def __init__(self, records: Iterable[dict[str, Any]], *, name: str = "cassette") -> None:
         self._name = name
         self._answers: dict[int, list[dict[str, Any]]] = {}
+        self._all: list[dict[str, Any]] = []
         for record in records:
             if record.get("type") == "llm":
                 self._answers.setdefault(int(record.get("turn", 0)), []).append(record)
+                self._all.append(record)
         self._used: dict[int, int] = {}
         self.turn = 0
         self.misses: list[Miss] = []
@@ -92,8 +153,11 @@ class CassetteLLM:
         index = self._used.get(turn, 0)
         self._used[turn] = index + 1
         if index >= len(answers):
-            nearest = answers[-1] if answers else None
-            self.misses.append(Miss(turn, index + 1, len(answers), nearest))
+            digest = asked_digest(request.messages)
+            nearest = nearest_request(digest, turn, self._all)
+            if nearest is None:  # a transcript without `asked` digests
+                nearest = answers[-1] if answers else None
+            self.misses.append(Miss(turn, index + 1, len(answers), nearest, digest))
             raise CassetteExhausted(turn, index + 1, len(answers), nearest)
         record = answers[index]
         content = str(record.get("content") or "")

@@ -1,0 +1,161 @@
+"""Replay throughput (issue #6): replayed turns per second over the golden transcripts.
+
+    /tmp/v/bin/python bench/bench_replay.py             # 10 timings in-process, 7 via the CLI
+    /tmp/v/bin/python bench/bench_replay.py --runs 20 --cli-runs 10 --profile
+
+Two measures, both over every transcripts/golden/*.jsonl:
+
+* **in-process**: `replay_all(paths)` — what `mardonar replay` runs after its imports: one
+  run that loads (and lints) each spec once and has its own scratch folder, each transcript
+  on a fresh engine with its own SQLite store and memory (private databases in RAM) and the
+  cassette model. The first run (which also pays the imports) is reported apart; the median
+  and min of the next `--runs` are the figures. Each run reads the lint cache file and
+  loads, lints and parses every bundle afresh; what the process keeps from one run to the
+  next is only the migrated empty schema, the lint code's version digest and memos of pure
+  functions (compiled keyword patterns, the tags of short YAML scalars).
+* **in-process, bundles already loaded**: passes over the same transcripts within one run
+  after a first pass loaded the bundles: the per-transcript cost of a run over many
+  transcripts of a few specs.
+* **CLI**: the real console script, `mardonar replay transcripts/golden/`, as a subprocess
+  (interpreter start, imports, the run, the report), median and min of `--cli-runs`.
+
+Turns/s is the transcripts' player turns over the wall time. Every run must report every
+transcript identical, or the bench stops. `--profile` prints cProfile's top functions of
+one in-process run. Results are printed as a Markdown table and written to
+bench/out/bench_replay.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchutil import OUT, bench_env, console_script, expect, machine, run, wait_quiet
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "transcripts" / "golden"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="in-process timings (median)")
+    parser.add_argument("--cli-runs", type=int, default=7, help="CLI timings (median)")
+    parser.add_argument("--quiet-wait", type=float, default=10.0, help="s to wait for idle CPUs")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--mardonar", help="the console script (default: beside this Python)")
+    args = parser.parse_args()
+
+    from mardonar.replay import replay_all, replay_one, replay_run
+
+    paths = sorted(GOLDEN.glob("*.jsonl"))
+    if not paths:
+        sys.exit(f"bench: no golden transcripts in {GOLDEN}")
+
+    def once() -> tuple[float, int]:
+        begin = time.perf_counter()
+        results = asyncio.run(replay_all(paths))
+        seconds = time.perf_counter() - begin
+        bad = [r.path for r in results if not r.identical]
+        if bad:
+            sys.exit(f"bench: not identical: {', '.join(bad)}")
+        return seconds, sum(r.turns for r in results)
+
+    async def warm() -> list[float]:
+        """Timings of passes over the transcripts within one run whose bundles are loaded:
+        the steady state of a run over many transcripts of the same few specs."""
+        timings: list[float] = []
+        async with replay_run() as shared:
+            for path in paths:
+                await replay_one(shared, path)
+            for _ in range(args.runs):
+                begin = time.perf_counter()
+                for path in paths:
+                    await replay_one(shared, path)
+                timings.append(time.perf_counter() - begin)
+        return timings
+
+    busy = wait_quiet(args.quiet_wait)
+    first, turns = once()  # also imports the engine, the content models and lint
+    times = [once()[0] for _ in range(args.runs)]
+    in_process = {
+        "transcripts": len(paths),
+        "turns": turns,
+        "first_run_s": first,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "runs": len(times),
+    }
+    warm_times = asyncio.run(warm())
+    in_process["warm_median_s"] = statistics.median(warm_times)
+    in_process["warm_min_s"] = min(warm_times)
+    in_process["warm_turns_per_s"] = turns / in_process["warm_median_s"]
+    in_process["turns_per_s"] = turns / in_process["median_s"]
+    in_process["turns_per_s_best"] = turns / in_process["min_s"]
+
+    script = console_script(args.mardonar)
+    cmd = [script, "replay", str(GOLDEN.relative_to(REPO))]
+    env = bench_env()
+    expect(run(cmd, cwd=REPO, env=env), cmd, 0)  # warms the bytecode cache
+    samples = [expect(run(cmd, cwd=REPO, env=env), cmd, 0) for _ in range(args.cli_runs)]
+    walls = [s.wall for s in samples]
+    cli = {
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "cpu_median_s": statistics.median(s.cpu for s in samples),
+        "runs": len(walls),
+    }
+    cli["turns_per_s"] = turns / cli["median_s"]
+    cli["turns_per_s_best"] = turns / cli["min_s"]
+
+    print(f"{len(paths)} golden transcripts, {turns} turns; CPUs busy before: {busy}")
+    print()
+    print("| measure | median s | min s | max s | turns/s (median) | turns/s (best) | runs |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| in-process, first run (imports) | {first:.4f} | | | {turns / first:.0f} | | 1 |")
+    print(
+        f"| in-process | {in_process['median_s']:.4f} | {in_process['min_s']:.4f} | "
+        f"{in_process['max_s']:.4f} | {in_process['turns_per_s']:.0f} | "
+        f"{in_process['turns_per_s_best']:.0f} | {in_process['runs']} |"
+    )
+    print(
+        f"| in-process, bundles already loaded | {in_process['warm_median_s']:.4f} | "
+        f"{in_process['warm_min_s']:.4f} | {max(warm_times):.4f} | "
+        f"{in_process['warm_turns_per_s']:.0f} | {turns / in_process['warm_min_s']:.0f} | "
+        f"{len(warm_times)} |"
+    )
+    print(
+        f"| CLI `mardonar replay transcripts/golden/` | {cli['median_s']:.3f} | "
+        f"{cli['min_s']:.3f} | {cli['max_s']:.3f} | {cli['turns_per_s']:.0f} | "
+        f"{cli['turns_per_s_best']:.0f} | {cli['runs']} |"
+    )
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        asyncio.run(replay_all(paths))
+        profiler.disable()
+        print()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench_replay.json").write_text(
+        json.dumps(
+            {"machine": machine(), "busy_before": busy, "in_process": in_process, "cli": cli},
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+
+
+if __name__ == "__main__":
+    main()
