@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import typer
 
-from mardonar.cli._common import not_built_yet
-
 app = typer.Typer(help="Discord administration.", no_args_is_help=True)
 
 
-@app.command("sync", help="Register the slash commands. Not built yet (issue #8).")
+@app.command("sync")
 def _sync(
-    guild: str | None = typer.Option(None, "--guild", help="Register for one guild only."),
+    guild: str | None = typer.Option(
+        None, "--guild", help="Register in this server only (default: DISCORD_GUILD_ID)."
+    ),
+    discord_api: str | None = typer.Option(
+        None, "--discord-api", hidden=True, help="Discord REST base URL (a proxy, or tests)."
+    ),
 ) -> None:
-    not_built_yet("discord sync", 8)
+    """Register the slash commands, then exit: in one server with --guild or DISCORD_GUILD_ID
+    (instant, for development), globally otherwise. Run it once per deploy, not on every start.
+    """
+    import asyncio
+
+    from mardonar.channels.discord.sync import sync_commands
+    from mardonar.config import load_settings
+
+    settings = load_settings()
+    typer.echo(asyncio.run(sync_commands(settings, guild=guild, api_base=discord_api)))

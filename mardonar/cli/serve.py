@@ -4,16 +4,100 @@ from __future__ import annotations
 
 import typer
 
-from mardonar.cli._common import not_built_yet
-
 app = typer.Typer(help="Run Mardonar as a server.", no_args_is_help=True)
 
 
-@app.command("discord", help="Run the engine on the Discord gateway. Not built yet (issue #8).")
-def _discord() -> None:
-    not_built_yet("serve discord", 8)
+@app.command("discord")
+def _discord(
+    health_port: int | None = typer.Option(
+        None,
+        "--health-port",
+        min=0,
+        max=65535,
+        help="Serve /healthz, /readyz and /metrics on this port (default: off).",
+    ),
+    discord_api: str | None = typer.Option(
+        None, "--discord-api", hidden=True, help="Discord REST base URL (a proxy, or tests)."
+    ),
+    discord_gateway: str | None = typer.Option(
+        None, "--discord-gateway", hidden=True, help="Discord gateway URL (a proxy, or tests)."
+    ),
+) -> None:
+    """Run the engine on the Discord gateway until SIGTERM (docs/discord.md).
+
+    Needs DISCORD_TOKEN and DISCORD_ALLOWED_CHANNELS; run it from the content repository.
+    Register the slash commands once with `mardonar discord sync`.
+    """
+    import asyncio
+
+    from mardonar.channels.discord.serve import serve
+    from mardonar.config import load_settings
+
+    settings = load_settings()
+    code = asyncio.run(
+        serve(settings, health_port=health_port, api_base=discord_api, gateway=discord_gateway)
+    )
+    raise typer.Exit(code)
 
 
-@app.command("mcp", help="Serve NPC memory and lore search over MCP. Not built yet (issue #7).")
-def _mcp() -> None:
-    not_built_yet("serve mcp", 7)
+@app.command("mcp")
+def _mcp(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(
+        8765, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."
+    ),
+) -> None:
+    """Serve the embedded NPC memory and lore search (DATA_DIR/mardonar.db) over MCP.
+
+    The tools are the ones Mardonar calls on GraphMCP (docs/graphmcp.md): set GRAPHMCP_URL
+    to the printed URL in every Mardonar that should share this memory. Ctrl-C or SIGTERM
+    stops it.
+    """
+    from mardonar.config import load_settings
+    from mardonar.errors import ConfigError, UsageError
+    from mardonar.mcp_server import db_path, endpoint, open_socket, serve
+    from mardonar.memory.sqlite import SqliteMemory
+
+    settings = load_settings()
+    try:
+        sock = open_socket(host, port)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(
+            f"--host {host} --port {port}: cannot listen there ({reason}); pick another "
+            "port (--port 0 takes any free one) or host"
+        ) from None
+    try:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"DATA_DIR={settings.data_dir}: cannot create it ({error.strerror}); point "
+                "DATA_DIR at a writable folder"
+            ) from None
+        memory = SqliteMemory(db_path(settings.data_dir))
+    except BaseException:
+        sock.close()
+        raise
+
+    def ready() -> None:
+        typer.echo(
+            f"mardonar: serving NPC memory and lore search at {endpoint(sock)} "
+            f"({memory.path}); Ctrl-C stops",
+            err=True,
+        )
+
+    try:
+        serve(
+            memory,
+            sock,
+            host=host,
+            tools=settings.mardonar_graphmcp_tools,
+            log_level=settings.log_level,
+            ready=ready,
+        )
+    finally:
+        import asyncio
+
+        asyncio.run(memory.close())
+        sock.close()

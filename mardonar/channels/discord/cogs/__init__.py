@@ -1,0 +1,1 @@
+"""One cog per feature: `/encounter`, `/character`, and play in encounter threads."""
