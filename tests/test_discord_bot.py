@@ -491,6 +491,36 @@ def test_a_restarted_bot_continues_a_running_encounter(
     asyncio.run(scenario())
 
 
+def test_a_restart_keeps_the_spec_version_a_running_encounter_started_with(
+    tmp_path: Path, fake_api: FakeDiscord
+) -> None:
+    read = ScriptedReply(tool_calls=[("skill_check", {"player": str(ARIA), "check": "read-grukk"})])
+    llm = quiet_llm("First.", read, "Grukk fidgets.")
+    root, data = paths(tmp_path)
+    spec = root / "specs" / "goblin-toll-bridge.yaml"
+
+    async def scenario() -> None:
+        async with open_table(fake_api, root, data, llm) as table:
+            await table.register(ARIA, "Aria Swiftwind")
+            thread_id = await table.start()
+            await table.say(thread_id, (ARIA, "I wait."))
+        # The author raises a DC while the bot is down; the running encounter keeps its own.
+        text = spec.read_text(encoding="utf-8")
+        edited = text.replace("skill: insight\n    dc: 12\n", "skill: insight\n    dc: 18\n")
+        assert edited != text
+        spec.write_text(edited, encoding="utf-8")
+        async with open_table(fake_api, root, data, llm) as table:
+            encounter = table.bot.desk.running[thread_id]
+            await table.say(thread_id, (ARIA, "I study Grukk's face."))
+            (roll,) = encounter.session.checks_rolled
+            assert (roll.check, roll.dc) == ("read-grukk", 12)
+            # A new encounter plays the version on disk.
+            fresh = table.bot.library.get("goblin-toll-bridge").spec.check("read-grukk")
+            assert fresh is not None and fresh.dc == 18
+
+    asyncio.run(scenario())
+
+
 def test_a_turn_cut_off_by_a_crash_is_played_after_the_restart(
     tmp_path: Path, fake_api: FakeDiscord
 ) -> None:

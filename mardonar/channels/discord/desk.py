@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from mardonar.channels.discord.links import ThreadLink, ThreadLinks
 from mardonar.channels.discord.party import party_of
+from mardonar.content.versions import SpecVersions
 from mardonar.engine.loop import Engine, PlayerLine, Subscriber
 from mardonar.engine.session import Session, Status
 from mardonar.errors import UsageError
@@ -96,10 +97,12 @@ class Desk:
         self.context_budget = context_budget
         self.max_tool_rounds = max_tool_rounds
         self.subscribers = subscribers
+        """Extra subscribers for each new engine (the metrics)."""
         self.relay = relay
         """Foundry VTT relay shared by every encounter (VTT_RELAY_URL), or None."""
-        """Extra subscribers for each new engine (the metrics)."""
         self.links = ThreadLinks(store)
+        self.versions = SpecVersions(data_dir)
+        """The spec versions encounters started with, so a restart keeps them."""
         self.running: dict[int, Encounter] = {}
         self._resuming = asyncio.Lock()
 
@@ -135,6 +138,7 @@ class Desk:
     ) -> tuple[Encounter, Event]:
         """A new session for `thread_id`; returns it with its (published) opening."""
         seed = seed if seed is not None else secrets.randbelow(1_000_000)
+        self.versions.keep(content)
         engine = self._engine(replace(content, party=await party_of(self.store, ())), seed)
         session = await engine.start(seed=seed, transcript=self.transcript_path(thread_id))
         writer = TranscriptWriter(Path(str(session.transcript)))
@@ -184,8 +188,7 @@ class Desk:
                 link.spec_id,
             )
             return None
-        if content.spec_sha256 != session.spec_sha256:
-            log.info("thread %s resumes on a newer version of %s", link.thread_id, link.spec_id)
+        content = self.versions.pinned(content, session.spec_sha256)
         engine = self._engine(content, session.seed)
         await self.memory.index_lore(content.lore)
         writer = TranscriptWriter(Path(session.transcript or self.transcript_path(link.thread_id)))
