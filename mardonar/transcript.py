@@ -8,9 +8,9 @@ final narration is).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from mardonar.engine.events import (
     Correction,
@@ -26,43 +26,11 @@ from mardonar.engine.events import (
     ToolResult,
 )
 from mardonar.errors import UsageError
+from mardonar.llm.base import asked_digest
 
-if TYPE_CHECKING:
-    from mardonar.llm.base import Message
+__all__ = ["FORMAT", "TranscriptWriter", "asked_digest", "event_record", "read_transcript"]
 
 FORMAT = 1
-
-ASKED_TEXT = 200
-"""Characters of the last message kept in an `llm` record's `asked` digest."""
-ASKED_RESULT = 160
-"""Characters of each tool result kept in it."""
-
-
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
-    """What the model was asked, in a few hundred bytes: the role and start of the last
-    message that is not a tool result (the player's words, a correction, the model's own
-    tool calls) and the tool results fed back after it. The whole prompt is not recorded:
-    it repeats the spec and the persona every time, and tells a reader less than this."""
-    end = len(messages)
-    while end and messages[end - 1].role == "tool":
-        end -= 1
-    digest: dict[str, Any] = {}
-    if end:
-        last = messages[end - 1]
-        digest["role"] = last.role
-        if last.content:
-            digest["text"] = _cut(last.content, ASKED_TEXT)
-        if last.tool_calls:
-            digest["calls"] = [call.name for call in last.tool_calls]
-    results = [f"{m.name}: {_cut(m.content, ASKED_RESULT)}" for m in messages[end:]]
-    if results:
-        digest["tool_results"] = results
-    return digest
 
 
 def event_record(event: Event) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ class ModelReplied(Event):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     asked: dict[str, Any] | None = None
-    """A short digest of what the model was asked (`mardonar.transcript.asked_digest`), so a
+    """A short digest of what the model was asked (`mardonar.llm.base.asked_digest`), so a
     replay that asks something the recording never did can show the nearest recorded ask."""
 
 

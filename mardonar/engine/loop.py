@@ -50,6 +50,7 @@ from mardonar.llm.base import (
     Restart,
     TextDelta,
     ToolCall,
+    asked_digest,
 )
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
@@ -385,8 +386,6 @@ class Engine:
     async def _ask(
         self, messages: list[Message], tools: bool, turn: int, reply: _Reply
     ) -> AsyncIterator[Event]:
-        from mardonar.transcript import asked_digest
-
         options = self.bundle.persona.model
         request = LLMRequest(
             messages=tuple(messages),

@@ -8,7 +8,7 @@ knows which one it talks to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -123,3 +123,38 @@ class LLM(Protocol):
         """Answer `request`: any number of `TextDelta` and `ToolCall`, then one `Finish`.
         Raises `LLMError` when the backend fails."""
         ...
+
+
+# ---------------------------------------------------------------------- what was asked
+
+ASKED_TEXT = 200
+"""Characters of the last message kept in an `llm` record's `asked` digest."""
+ASKED_RESULT = 160
+"""Characters of each tool result kept in it."""
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
+    """What the model was asked, in a few hundred bytes: the role and start of the last
+    message that is not a tool result (the player's words, a correction, the model's own
+    tool calls) and the tool results fed back after it. The whole prompt is not recorded:
+    it repeats the spec and the persona every time, and tells a reader less than this."""
+    end = len(messages)
+    while end and messages[end - 1].role == "tool":
+        end -= 1
+    digest: dict[str, Any] = {}
+    if end:
+        last = messages[end - 1]
+        digest["role"] = last.role
+        if last.content:
+            digest["text"] = _cut(last.content, ASKED_TEXT)
+        if last.tool_calls:
+            digest["calls"] = [call.name for call in last.tool_calls]
+    results = [f"{m.name}: {_cut(m.content, ASKED_RESULT)}" for m in messages[end:]]
+    if results:
+        digest["tool_results"] = results
+    return digest

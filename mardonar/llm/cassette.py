@@ -19,8 +19,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mardonar.llm.base import Chunk, Finish, LLMError, LLMRequest, TextDelta, ToolCall
-from mardonar.transcript import asked_digest
+from mardonar.llm.base import Chunk, Finish, LLMError, LLMRequest, TextDelta, ToolCall, asked_digest
 
 
 class CassetteExhausted(LLMError):
