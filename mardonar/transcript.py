@@ -87,7 +87,10 @@ def event_record(event: Event) -> dict[str, Any] | None:
     if isinstance(event, Rolled) and event.reason == "/roll":
         return {"type": "roll", "turn": turn, "who": event.who, "detail": event.detail}
     if isinstance(event, EngineError):
-        return {"type": "error", "turn": turn, "message": event.message}
+        record = {"type": "error", "turn": turn, "message": event.message}
+        if event.source == "store":
+            record["refused"] = True  # nothing of this attempt was applied
+        return record
     if isinstance(event, Notice) and event.data.get("record"):
         return {"type": "notice", "turn": turn, "text": event.text}
     return None

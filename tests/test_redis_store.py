@@ -31,6 +31,7 @@ from mardonar.store.base import StoreUnavailable, TurnBusy
 from mardonar.store.ingest import IngestStream
 from mardonar.store.redis import RedisStore
 from mardonar.store.sqlite import SqliteStore
+from mardonar.transcript import event_record
 from tests.conftest import RunCli, cli_env
 from tests.engine_helpers import bundle, copy_content
 from tests.redis_server import RestartableRedis, redis_server, restartable_redis  # noqa: F401
@@ -415,6 +416,14 @@ def test_redis_going_away_mid_session_costs_one_turn_and_nothing_else(
             down = await play(engine, session, "I ask Grukk about the toll")
             (message,) = errors(down)
             assert "\n" not in message
+            (refusal,) = [e for e in down if isinstance(e, EngineError)]
+            # Marked as refused in the transcript: nothing of this attempt happened.
+            assert event_record(refusal) == {
+                "type": "error",
+                "turn": 1,
+                "message": message,
+                "refused": True,
+            }
             assert "Redis is unavailable" in message and "REDIS_URL=" in message
             assert f"redis://:***@127.0.0.1:{server.port}/0" in message
             assert "hunter2" not in message

@@ -7,7 +7,7 @@ none of them reaches into the engine's state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +138,10 @@ class EngineError(Event):
     """Something failed that the players should know about (the turn still ended)."""
 
     message: str
+    source: Literal["model", "store"] = "model"
+    """`model`: a backend failed or was set aside (the GM said a fallback line, the turn
+    counted). `store`: the store refused the turn (down, busy, or already played by another
+    process) and nothing of it was applied; the players may send the line again."""
 
 
 @dataclass(frozen=True, slots=True)

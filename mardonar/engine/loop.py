@@ -187,11 +187,13 @@ class Engine:
                     f"session {session.id} was changed elsewhere; your line was not applied, "
                     f"the story is now at turn {session.turn}"
                 )
-            return EngineError(turn=session.turn, message=str(error))
+            return EngineError(turn=session.turn, message=str(error), source="store")
         _adopt(session, Session.model_validate_json(before))
         if isinstance(error, TurnBusy):  # its message already says to send the line again
-            return EngineError(turn=session.turn, message=str(error))
-        return EngineError(turn=session.turn, message=f"{error} (send your line again)")
+            return EngineError(turn=session.turn, message=str(error), source="store")
+        return EngineError(
+            turn=session.turn, message=f"{error} (send your line again)", source="store"
+        )
 
     async def _save(self, session: Session, *, expected_turn: int | None) -> None:
         await self.store.save_session(

@@ -35,12 +35,6 @@ TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 
-def _is_model_failure(message: str) -> bool:
-    """EngineError lines about the model (every backend failed, or one set aside as
-    misconfigured), as opposed to the store refusing a turn (busy, down, played elsewhere)."""
-    return message.startswith("the model failed:") or " is set aside for this session" in message
-
-
 class Metrics:
     """Every metric Mardonar exports, in a registry of its own."""
 
@@ -136,7 +130,7 @@ class Metrics:
                 if not event.ok:
                     self.tool_refusals.labels(tool=event.name).inc()
             elif isinstance(event, EngineError):
-                if _is_model_failure(event.message):
+                if event.source == "model":
                     self.llm_errors.labels(backend=failing_backend()).inc()
                 else:
                     self.turn_errors.inc()
