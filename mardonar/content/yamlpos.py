@@ -185,25 +185,36 @@ class _Builder:
         # The common case (no YAML-only line breaks) keeps the parser's own line and column.
         self._mark = _mark if positions.starts is None else positions.node_mark
 
-    def build(self, node: Node, path: Path) -> Any:
-        if path not in self.located.values:  # a mapping already recorded its values' marks
-            self.located.values[path] = self._mark(node)
+    def _count(self, node: Node, depth: int) -> None:
+        """One more value at `depth`: past the bounds the whole file is unusable (one
+        finding, no more)."""
         self.count += 1
-        if self.count > MAX_VALUES:  # the whole file is unusable: one finding, no more
+        if self.count > MAX_VALUES:
             message = (
                 f"the document expands to more than {MAX_VALUES} values (aliases that "
                 "multiply?); simplify it"
             )
             raise YamlSyntaxError(message, self._mark(node))
-        if len(path) > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             message = f"the document nests deeper than {MAX_DEPTH} levels; simplify it"
             raise YamlSyntaxError(message, self._mark(node))
+
+    def _cycle(self, node: Node) -> bool:
+        """`node` is being built already (`&a [*a]`): reported once here, built as null."""
+        if id(node) not in self.active:
+            return False
+        self.located.problems.append(
+            YamlProblem("M101", self._mark(node), "an alias refers to itself; remove the cycle")
+        )
+        return True
+
+    def build(self, node: Node, path: Path) -> Any:
+        if path not in self.located.values:  # a mapping already recorded its values' marks
+            self.located.values[path] = self._mark(node)
+        self._count(node, len(path))
         if isinstance(node, ScalarNode):
             return self._scalar(node)
-        if id(node) in self.active:
-            self.located.problems.append(
-                YamlProblem("M101", self._mark(node), "an alias refers to itself; remove the cycle")
-            )
+        if self._cycle(node):
             return None
         self.active.add(id(node))
         try:
@@ -288,22 +299,10 @@ class _DataBuilder(_Builder):
         return self._plain(node, len(path))
 
     def _plain(self, node: Node, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_VALUES:
-            message = (
-                f"the document expands to more than {MAX_VALUES} values (aliases that "
-                "multiply?); simplify it"
-            )
-            raise YamlSyntaxError(message, self._mark(node))
-        if depth > MAX_DEPTH:
-            message = f"the document nests deeper than {MAX_DEPTH} levels; simplify it"
-            raise YamlSyntaxError(message, self._mark(node))
+        self._count(node, depth)
         if isinstance(node, ScalarNode):
             return self._scalar(node)
-        if id(node) in self.active:
-            self.located.problems.append(
-                YamlProblem("M101", self._mark(node), "an alias refers to itself; remove the cycle")
-            )
+        if self._cycle(node):
             return None
         self.active.add(id(node))
         try:
