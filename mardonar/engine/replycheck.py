@@ -47,8 +47,11 @@ class Recovered:
 def _json_objects(text: str) -> list[tuple[int, int]]:
     """Spans of balanced {...} blocks (outermost only)."""
     spans: list[tuple[int, int]] = []
+    first = text.find("{")
+    if first < 0:  # nearly every reply: no need to walk it character by character
+        return spans
     depth, start, in_string, escaped = 0, -1, False, False
-    for index, char in enumerate(text):
+    for index, char in enumerate(text[first:], first):
         if in_string:
             if escaped:
                 escaped = False
