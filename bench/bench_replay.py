@@ -3,13 +3,15 @@
     /tmp/v/bin/python bench/bench_replay.py             # 10 timings in-process, 7 via the CLI
     /tmp/v/bin/python bench/bench_replay.py --runs 20 --cli-runs 10 --profile
 
-Two measures, both over every transcripts/golden/*.jsonl:
+The measures, all over every transcripts/golden/*.jsonl:
 
 * **in-process**: `replay_all(paths)` — what `mardonar replay` runs after its imports: one
   run that loads (and lints) each spec once and has its own scratch folder, each transcript
   on a fresh engine with its own SQLite store and memory (private databases in RAM) and the
-  cassette model. The first run (which also pays the imports) is reported apart; the median
-  and min of the next `--runs` are the figures. Each run reads the lint cache file and
+  cassette model. Twice: with the default `jobs` (one process per CPU: the parent and forked
+  workers, see mardonar/replay_parallel.py) and with `jobs=1` (serial, in this process).
+  The first run (which also pays the imports) is reported apart; the median and min of the
+  next `--runs` are the figures. Each run reads the lint cache file and
   loads, lints and parses every bundle afresh; what the process keeps from one run to the
   next is only the migrated empty schema, the lint code's version digest and memos of pure
   functions (compiled keyword patterns, the tags of short YAML scalars).
@@ -17,11 +19,13 @@ Two measures, both over every transcripts/golden/*.jsonl:
   after a first pass loaded the bundles: the per-transcript cost of a run over many
   transcripts of a few specs.
 * **CLI**: the real console script, `mardonar replay transcripts/golden/`, as a subprocess
-  (interpreter start, imports, the run, the report), median and min of `--cli-runs`.
+  (interpreter start, imports, the run, the report), median and min of `--cli-runs`; with
+  the default `--jobs` and with `--jobs 1`.
 
-Turns/s is the transcripts' player turns over the wall time. Every run must report every
-transcript identical, or the bench stops. `--profile` prints cProfile's top functions of
-one in-process run. Results are printed as a Markdown table and written to
+Turns/s is the transcripts' player turns over the wall time. The figures need idle CPUs (by
+default a run forks workers to use them all); `--quiet-wait` waits for them. Every run must
+report every transcript identical, or the bench stops. `--profile` prints cProfile's top
+functions of one serial in-process run. Results are printed as a Markdown table and written to
 bench/out/bench_replay.json.
 """
 
@@ -54,14 +58,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from mardonar.replay import replay_all, replay_one, replay_run
+    from mardonar.replay_parallel import worker_count
 
     paths = sorted(GOLDEN.glob("*.jsonl"))
     if not paths:
         sys.exit(f"bench: no golden transcripts in {GOLDEN}")
 
-    def once() -> tuple[float, int]:
+    def once(jobs: int | None = None) -> tuple[float, int]:
         begin = time.perf_counter()
-        results = asyncio.run(replay_all(paths))
+        results = asyncio.run(replay_all(paths, jobs=jobs))
         seconds = time.perf_counter() - begin
         bad = [r.path for r in results if not r.identical]
         if bad:
@@ -72,7 +77,7 @@ def main() -> None:
         """Timings of passes over the transcripts within one run whose bundles are loaded:
         the steady state of a run over many transcripts of the same few specs."""
         timings: list[float] = []
-        async with replay_run() as shared:
+        async with replay_run() as shared:  # serial: one process
             for path in paths:
                 await replay_one(shared, path)
             for _ in range(args.runs):
@@ -84,7 +89,11 @@ def main() -> None:
 
     busy = wait_quiet(args.quiet_wait)
     first, turns = once()  # also imports the engine, the content models and lint
-    times = [once()[0] for _ in range(args.runs)]
+    # Alternated, so that a change of background load touches both alike.
+    times, serial_times = [], []
+    for _ in range(args.runs):
+        times.append(once()[0])
+        serial_times.append(once(1)[0])
     in_process = {
         "transcripts": len(paths),
         "turns": turns,
@@ -94,6 +103,10 @@ def main() -> None:
         "max_s": max(times),
         "runs": len(times),
     }
+    in_process["serial_median_s"] = statistics.median(serial_times)
+    in_process["serial_min_s"] = min(serial_times)
+    in_process["serial_turns_per_s"] = turns / in_process["serial_median_s"]
+    in_process["processes"] = worker_count(None, len(paths))
     warm_times = asyncio.run(warm())
     in_process["warm_median_s"] = statistics.median(warm_times)
     in_process["warm_min_s"] = min(warm_times)
@@ -102,30 +115,46 @@ def main() -> None:
     in_process["turns_per_s_best"] = turns / in_process["min_s"]
 
     script = console_script(args.mardonar)
-    cmd = [script, "replay", str(GOLDEN.relative_to(REPO))]
     env = bench_env()
-    expect(run(cmd, cwd=REPO, env=env), cmd, 0)  # warms the bytecode cache
-    samples = [expect(run(cmd, cwd=REPO, env=env), cmd, 0) for _ in range(args.cli_runs)]
-    walls = [s.wall for s in samples]
-    cli = {
-        "median_s": statistics.median(walls),
-        "min_s": min(walls),
-        "max_s": max(walls),
-        "cpu_median_s": statistics.median(s.cpu for s in samples),
-        "runs": len(walls),
-    }
-    cli["turns_per_s"] = turns / cli["median_s"]
-    cli["turns_per_s_best"] = turns / cli["min_s"]
 
-    print(f"{len(paths)} golden transcripts, {turns} turns; CPUs busy before: {busy}")
+    def cli_measure(*extra: str) -> dict[str, float]:
+        cmd = [script, "replay", str(GOLDEN.relative_to(REPO)), *extra]
+        expect(run(cmd, cwd=REPO, env=env), cmd, 0)  # warms the bytecode cache
+        samples = [expect(run(cmd, cwd=REPO, env=env), cmd, 0) for _ in range(args.cli_runs)]
+        walls = [s.wall for s in samples]
+        found = {
+            "median_s": statistics.median(walls),
+            "min_s": min(walls),
+            "max_s": max(walls),
+            "cpu_median_s": statistics.median(s.cpu for s in samples),
+            "runs": len(walls),
+        }
+        found["turns_per_s"] = turns / found["median_s"]
+        found["turns_per_s_best"] = turns / found["min_s"]
+        return found
+
+    cli = cli_measure()
+    cli_serial = cli_measure("--jobs", "1")
+
+    print(
+        f"{len(paths)} golden transcripts, {turns} turns; CPUs busy before: {busy}; "
+        f"processes by default: {in_process['processes']}"
+    )
     print()
     print("| measure | median s | min s | max s | turns/s (median) | turns/s (best) | runs |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(f"| in-process, first run (imports) | {first:.4f} | | | {turns / first:.0f} | | 1 |")
     print(
-        f"| in-process | {in_process['median_s']:.4f} | {in_process['min_s']:.4f} | "
-        f"{in_process['max_s']:.4f} | {in_process['turns_per_s']:.0f} | "
-        f"{in_process['turns_per_s_best']:.0f} | {in_process['runs']} |"
+        f"| in-process (default jobs) | {in_process['median_s']:.4f} | "
+        f"{in_process['min_s']:.4f} | {in_process['max_s']:.4f} | "
+        f"{in_process['turns_per_s']:.0f} | {in_process['turns_per_s_best']:.0f} | "
+        f"{in_process['runs']} |"
+    )
+    print(
+        f"| in-process, `jobs=1` | {in_process['serial_median_s']:.4f} | "
+        f"{in_process['serial_min_s']:.4f} | {max(serial_times):.4f} | "
+        f"{in_process['serial_turns_per_s']:.0f} | {turns / in_process['serial_min_s']:.0f} | "
+        f"{len(serial_times)} |"
     )
     print(
         f"| in-process, bundles already loaded | {in_process['warm_median_s']:.4f} | "
@@ -133,16 +162,17 @@ def main() -> None:
         f"{in_process['warm_turns_per_s']:.0f} | {turns / in_process['warm_min_s']:.0f} | "
         f"{len(warm_times)} |"
     )
-    print(
-        f"| CLI `mardonar replay transcripts/golden/` | {cli['median_s']:.3f} | "
-        f"{cli['min_s']:.3f} | {cli['max_s']:.3f} | {cli['turns_per_s']:.0f} | "
-        f"{cli['turns_per_s_best']:.0f} | {cli['runs']} |"
-    )
+    for label, found in (("", cli), (" --jobs 1", cli_serial)):
+        print(
+            f"| CLI `mardonar replay transcripts/golden/{label}` | {found['median_s']:.3f} | "
+            f"{found['min_s']:.3f} | {found['max_s']:.3f} | {found['turns_per_s']:.0f} | "
+            f"{found['turns_per_s_best']:.0f} | {found['runs']} |"
+        )
 
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        asyncio.run(replay_all(paths))
+        asyncio.run(replay_all(paths, jobs=1))  # the workers would escape the profiler
         profiler.disable()
         print()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -150,7 +180,13 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_replay.json").write_text(
         json.dumps(
-            {"machine": machine(), "busy_before": busy, "in_process": in_process, "cli": cli},
+            {
+                "machine": machine(),
+                "busy_before": busy,
+                "in_process": in_process,
+                "cli": cli,
+                "cli_jobs_1": cli_serial,
+            },
             indent=2,
         ),
         encoding="utf-8",

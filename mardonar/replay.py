@@ -81,11 +81,13 @@ class ReplayResult:
     """Outcome, XP and items at the end, where they differ."""
     misses: list[str] = field(default_factory=list)
     """Turns where the engine asked the model something the cassette had no answer for."""
+    error: str | None = None
+    """Why the transcript could not be replayed to its end (its worker process died)."""
     seconds: float = 0.0
 
     @property
     def identical(self) -> bool:
-        return self.turn is None and not self.end_diff and not self.misses
+        return self.turn is None and not self.end_diff and not self.misses and not self.error
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +101,7 @@ class ReplayResult:
             "diff": self.diff,
             "end_diff": self.end_diff,
             "misses": self.misses,
+            "error": self.error,
             "seconds": round(self.seconds, 4),
         }
 
@@ -405,12 +408,14 @@ class ReplayRun:
     between sessions of one spec — as private SQLite databases in RAM, each a copy of an
     image: the migrated store (made once per process), and the migrated memory with the
     repository's lore indexed (once per run). Only the summary and tally files go to a
-    folder, one per transcript."""
+    folder, one per transcript. Forked workers (`replay_all(jobs=...)`) each use their own
+    copy of the run, as the parent left it when it forked."""
 
     def __init__(self, folder: Path, *, cwd: Path | None = None) -> None:
         self.folder = folder
         self.cwd = cwd
         self._bundles: dict[Path, Bundle] = {}
+        self._spec_paths: dict[tuple[str, Path], Path] = {}
         self._memo: LintMemo | None = None
         self._roots: dict[Path, Path | None] = {}
         self._memory_images: dict[tuple[LoreDoc, ...], bytes] = {}
@@ -426,7 +431,10 @@ class ReplayRun:
         from mardonar.content.bundle import load_bundle, resolve_spec_path
         from mardonar.content.lint.runner import LintMemo
 
-        spec_path = resolve_spec_path(spec, root)
+        # Each transcript names its spec: found once per name and repository.
+        spec_path = self._spec_paths.get((spec, root))
+        if spec_path is None:
+            spec_path = self._spec_paths[(spec, root)] = resolve_spec_path(spec, root)
         if spec_path not in self._bundles:
             self._memo = self._memo or LintMemo()
             self._bundles[spec_path] = load_bundle(spec, cwd=root, memo=self._memo)
@@ -438,6 +446,21 @@ class ReplayRun:
         from mardonar.memory.sqlite import SqliteMemory
         from mardonar.store.sqlite import SqliteStore
 
+        image = await self.memory_image(bundle)
+        self._count += 1
+        # Forked workers share the folder and each counts from where the parent was.
+        data = self.folder / f"session-{os.getpid()}-{self._count}"
+        data.mkdir()
+        return (
+            data,
+            SqliteStore.in_memory(),
+            SqliteMemory.in_memory(image),
+        )
+
+    async def memory_image(self, bundle: Bundle | None) -> bytes:
+        """The migrated memory with `bundle`'s lore indexed (made once per lore)."""
+        from mardonar.memory.sqlite import SqliteMemory
+
         # The specs of one repository share its lore, hence its memory image.
         key = bundle.lore if bundle is not None else ()
         if key not in self._memory_images:
@@ -446,14 +469,7 @@ class ReplayRun:
                 await memory.index_lore(bundle.lore)
             self._memory_images[key] = memory.image()
             await memory.close()
-        self._count += 1
-        data = self.folder / f"session-{self._count}"
-        data.mkdir()
-        return (
-            data,
-            SqliteStore.in_memory(),
-            SqliteMemory.in_memory(self._memory_images[key]),
-        )
+        return self._memory_images[key]
 
 
 @asynccontextmanager
@@ -465,6 +481,13 @@ async def replay_run(cwd: Path | None = None) -> AsyncIterator[ReplayRun]:
 def load_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], Bundle]:
     """The records of a transcript and the bundle of its spec; UsageError (exit 2) when the
     transcript cannot be read or its spec cannot be loaded."""
+    records, spec, root = read_header(path, run)
+    return records, run.bundle(spec, root)
+
+
+def read_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], str, Path]:
+    """The records of a transcript, its spec id and the repository to load it from;
+    UsageError (exit 2) when the transcript cannot be read."""
     shown = display_path(path)
     records = list(read_transcript(path))
     if not records:
@@ -481,7 +504,7 @@ def load_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], Bundl
             f"'{spec}' cannot be found",
             exit_code=2,
         )
-    return records, run.bundle(spec, root)
+    return records, spec, root
 
 
 def hash_notes(header: dict[str, Any], bundle: Bundle) -> list[str]:
@@ -550,10 +573,23 @@ async def play_actions(
 
 async def replay_one(run: ReplayRun, path: Path) -> ReplayResult:
     """Replay one transcript strictly within `run`."""
-    from mardonar.llm.cassette import CassetteLLM
-
     started = time.perf_counter()
     records, bundle = load_header(path, run)
+    return await replay_loaded(run, path, records, bundle, started=started)
+
+
+async def replay_loaded(
+    run: ReplayRun,
+    path: Path,
+    records: list[dict[str, Any]],
+    bundle: Bundle,
+    *,
+    started: float | None = None,
+) -> ReplayResult:
+    """Replay a transcript already read (`load_header`) within `run`."""
+    from mardonar.llm.cassette import CassetteLLM
+
+    started = time.perf_counter() if started is None else started
     header = records[0]
     result = ReplayResult(
         path=display_path(path), spec=bundle.spec.id, seed=int(header["seed"]), turns=0
@@ -598,9 +634,17 @@ async def replay_one(run: ReplayRun, path: Path) -> ReplayResult:
     return result
 
 
-async def replay_all(paths: Sequence[Path], *, cwd: Path | None = None) -> list[ReplayResult]:
-    """Replay transcripts strictly, in order, in one run (bundles loaded once per spec)."""
+async def replay_all(
+    paths: Sequence[Path], *, cwd: Path | None = None, jobs: int | None = None
+) -> list[ReplayResult]:
+    """Replay transcripts strictly in one run (bundles loaded once per spec); the results in
+    `paths`' order. `jobs`: worker processes (None: `auto_jobs`; 1: this process only)."""
+    from mardonar.replay_parallel import replay_forked, worker_count
+
     async with replay_run(cwd) as run:
+        workers = worker_count(jobs, len(paths))
+        if workers > 1:
+            return await replay_forked(run, paths, workers)
         return [await replay_one(run, path) for path in paths]
 
 
@@ -624,6 +668,9 @@ def render_text(results: Sequence[ReplayResult]) -> str:
         notes = f" ({'; '.join(r.notes)})" if r.notes else ""
         if r.identical:
             lines.append(f"{r.path}: identical, {r.turns} turns{notes}")
+            continue
+        if r.error:
+            lines.append(f"{r.path}: engine error: {r.error}{notes}")
             continue
         lines.append(f"{r.path}: diverged at turn {r.turn}{notes}")
         lines += [f"  {line}" for line in r.diff]
@@ -662,6 +709,9 @@ def render_github(results: Sequence[ReplayResult]) -> str:
     for r in results:
         if r.identical:
             lines.append(f"{r.path}: identical, {r.turns} turns")
+            continue
+        if r.error:
+            lines.append(f"::error file={r.path},title=replay engine error::{_escape(r.error)}")
             continue
         body = "\n".join(r.diff + r.misses + [f"at the end: {x}" for x in r.end_diff] + r.notes)
         lines.append(

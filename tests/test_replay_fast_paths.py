@@ -196,3 +196,18 @@ def test_every_golden_transcript_replays_identical_twice_in_one_run(tmp_path: Pa
     results = run(replay_all(paths + paths))
     assert [r.identical for r in results] == [True] * (2 * len(golden))
     assert [r.turns for r in results[: len(golden)]] == [r.turns for r in results[len(golden) :]]
+
+
+def test_lint_runs_sharing_a_memo_report_what_runs_alone_report(tmp_path: Path) -> None:
+    """A replay run shares its folder walks and lint contexts between its bundles' lints."""
+    repo = copy_content(tmp_path / "repo")
+    (repo / "lore" / "broken.md").write_text("---\nkeywords: [troll\n---\n# Broken\n", "utf-8")
+    memo = LintMemo()
+    for spec in SPECS:
+        targets = [repo / "specs" / f"{spec}.yaml", repo / "persona.yaml", repo / "lore"]
+        alone = run_lint(targets, use_cache=False)
+        shared = run_lint(targets, use_cache=False, memo=memo)
+        assert shared.findings == alone.findings
+        assert shared.files == alone.files
+        assert any(f.path.endswith("broken.md") and f.severity == "error" for f in shared.findings)
+    assert len(memo.contexts) == 1  # one repository, one context

@@ -28,13 +28,23 @@ def register(app: typer.Typer) -> None:
         model: str | None = typer.Option(
             None, "--model", help="With --live: model name; `offline` forces the offline narrator."
         ),
+        jobs: int | None = typer.Option(
+            None,
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes replaying at once (default: one per CPU for 4 or more "
+            "transcripts; 1: all in this process). The report is the same either way.",
+            show_default=False,
+        ),
     ) -> None:
         """Replay recorded sessions against the current specs and compare what happens.
 
         The recorded model answers are played back with the recorded seed and player lines;
         tool calls and results, narration, corrections and the resolution are compared turn
         by turn. Exit 0 when every transcript replays identically, 1 when any diverges, 2
-        when a transcript cannot be read or its spec cannot be loaded.
+        when a transcript cannot be read or its spec cannot be loaded. Several transcripts
+        are replayed in parallel on the CPUs (--jobs), with the same report.
 
         With --live the configured model answers instead; the narrations are shown side by
         side and the facts compared. Exit 0 when the facts agree, 1 when they differ, 2 on
@@ -46,6 +56,8 @@ def register(app: typer.Typer) -> None:
 
         if model is not None and not live:
             raise UsageError("--model only applies with --live", exit_code=2)
+        if jobs is not None and live:
+            raise UsageError("--jobs applies to a strict replay; drop it or --live", exit_code=2)
         if live and output is ReportFormat.github:
             raise UsageError("--live reports as text or json; drop --format github", exit_code=2)
         files = discover_transcripts(list(paths))
@@ -60,7 +72,7 @@ def register(app: typer.Typer) -> None:
             replay_all,
         )
 
-        results: list[ReplayResult] = asyncio.run(replay_all(files))
+        results: list[ReplayResult] = asyncio.run(replay_all(files, jobs=jobs))
         renderer = {"text": render_text, "json": render_json, "github": render_github}
         typer.echo(renderer[output.value](results))
         raise typer.Exit(0 if all(r.identical for r in results) else 1)

@@ -70,15 +70,16 @@ def _data(text: str) -> Any:
 
 
 def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
-    """The lore files of a repository; with a `memo`, each content is parsed once."""
+    """The lore files of a repository; with a `memo`, read once per repository."""
+    if memo is not None:
+        known = memo.parsed.get((LoreDoc, root))
+        if known is None:
+            known = memo.parsed[(LoreDoc, root)] = load_lore(root)
+        return tuple(known)
     folder = root / LORE_DIR
     docs: list[LoreDoc] = []
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
         text = path.read_text(encoding="utf-8")
-        key = (LoreDoc, path.stem, text)
-        if memo is not None and key in memo.parsed:
-            docs.append(memo.parsed[key])
-            continue
         front, body, _ = split_front_matter(text)
         meta = LoreFrontMatter()
         if front is not None:
@@ -89,10 +90,9 @@ def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
             (line.lstrip("#").strip() for line in body.splitlines() if line.startswith("#")),
             path.stem,
         )
-        doc = LoreDoc(id=path.stem, title=title, keywords=tuple(meta.keywords), body=body.strip())
-        if memo is not None:
-            memo.parsed[key] = doc
-        docs.append(doc)
+        docs.append(
+            LoreDoc(id=path.stem, title=title, keywords=tuple(meta.keywords), body=body.strip())
+        )
     return tuple(docs)
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,9 +94,14 @@ def _display(path: Path, cwd: str | None = None) -> str:
         return str(path)
 
 
-def discover(paths: Sequence[Path], roots: dict[Path, Path | None] | None = None) -> list[Job]:
+def discover(
+    paths: Sequence[Path],
+    roots: dict[Path, Path | None] | None = None,
+    walks: dict[tuple[Path, str], list[Job]] | None = None,
+) -> list[Job]:
     """The files to lint under `paths`; `roots` remembers each folder's repository root
-    (`find_root`) and may be shared by several runs."""
+    (`find_root`) and `walks` the files found under each given path: both may be shared by
+    the runs of one command (a replay's bundles each name the same lore folder)."""
     jobs: dict[Path, Job] = {}
     roots = {} if roots is None else roots
     real: dict[Path, Path] = {}  # folders resolved: every file of a folder shares its path
@@ -116,38 +121,57 @@ def discover(paths: Sequence[Path], roots: dict[Path, Path | None] | None = None
         return path.resolve() if path.is_symlink() else real[folder] / path.name
 
     for given in paths:
-        if not given.exists():
-            raise UsageError(f"{given}: no such file or directory", exit_code=2)
-        if given.is_dir():
-            walk_root = given.resolve()
-            for folder, dirs, files in os.walk(given):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
-                here = Path(folder)
-                real[here] = here.resolve()
-                relative = real[here].relative_to(walk_root)
-                holds_specs = SPECS_DIR in (walk_root.name, *relative.parts)
-                for name in sorted(files):
-                    path = here / name
-                    kind = classify(path)
-                    # In a walk, only specs/ holds specs and test plans and only lore/ holds
-                    # lore: other YAML (CI files, templates, generated output) is not content.
-                    if kind is None or (kind == "lore" and here.name != LORE_DIR):
-                        continue
-                    if kind in ("spec", "test-plan") and not holds_specs:
-                        continue
-                    found = resolved(path)
-                    jobs.setdefault(found, Job(_display(path, cwd), found, kind, root_for(path)))
-        else:
-            kind = classify(given)
-            if kind is None:
-                raise UsageError(
-                    f"{given}: lint reads .yaml/.yml specs, persona.yaml, party.yaml and lore "
-                    "*.md files",
-                    exit_code=2,
-                )
-            found = given.resolve()
-            jobs.setdefault(found, Job(_display(given, cwd), found, kind, root_for(given)))
+        found = walks.get((given, cwd)) if walks is not None else None
+        if found is None:
+            found = _discover_one(given, cwd, root_for, resolved, real)
+            if walks is not None:
+                walks[(given, cwd)] = found
+        for job in found:
+            jobs.setdefault(job.path, job)
     return sorted(jobs.values(), key=lambda job: job.display)
+
+
+def _discover_one(
+    given: Path,
+    cwd: str,
+    root_for: Callable[[Path], Path | None],
+    resolved: Callable[[Path], Path],
+    real: dict[Path, Path],
+) -> list[Job]:
+    """The files to lint that `given` names (itself, or those found walking it)."""
+    jobs: dict[Path, Job] = {}
+    if not given.exists():
+        raise UsageError(f"{given}: no such file or directory", exit_code=2)
+    if given.is_dir():
+        walk_root = given.resolve()
+        for folder, dirs, files in os.walk(given):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            here = Path(folder)
+            real[here] = here.resolve()
+            relative = real[here].relative_to(walk_root)
+            holds_specs = SPECS_DIR in (walk_root.name, *relative.parts)
+            for name in sorted(files):
+                path = here / name
+                kind = classify(path)
+                # In a walk, only specs/ holds specs and test plans and only lore/ holds
+                # lore: other YAML (CI files, templates, generated output) is not content.
+                if kind is None or (kind == "lore" and here.name != LORE_DIR):
+                    continue
+                if kind in ("spec", "test-plan") and not holds_specs:
+                    continue
+                found = resolved(path)
+                jobs.setdefault(found, Job(_display(path, cwd), found, kind, root_for(path)))
+    else:
+        kind = classify(given)
+        if kind is None:
+            raise UsageError(
+                f"{given}: lint reads .yaml/.yml specs, persona.yaml, party.yaml and lore "
+                "*.md files",
+                exit_code=2,
+            )
+        found = given.resolve()
+        jobs.setdefault(found, Job(_display(given, cwd), found, kind, root_for(given)))
+    return list(jobs.values())
 
 
 def default_paths(cwd: Path) -> list[Path]:
@@ -173,11 +197,17 @@ class LintMemo:
     """What several lint runs in one command share (the bundles of a replay run, each linted
     as it is loaded): the cache file, read once; the repository root of each folder; and the
     persona and party, parsed once per content, since lint's context and the bundle read the
-    same files. Everything is keyed by content or by path, as a run reads each file once."""
+    same files; and what each folder holds and each repository's context, found once. A
+    command sees the repository as it was when it first looked, as a run reads each file
+    once; only replay shares one memo between loads (lint and play make theirs per run)."""
 
     cache: ResultCache | None = None
     roots: dict[Path, Path | None] = field(default_factory=dict)
     parsed: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    walks: dict[tuple[Path, str], list[Job]] = field(default_factory=dict)
+    """The files found under each path given to lint (`discover`), per working folder."""
+    contexts: dict[tuple[Path | None, int], Context] = field(default_factory=dict)
+    """Each repository's lint context (skills, lore ids, players, prompt budget)."""
 
     def model(self, path: Path, model: type[Model]) -> Model:
         """`path` read and validated as `model` (OSError, YamlSyntaxError, ValidationError
@@ -416,11 +446,14 @@ def run_lint(
 ) -> LintReport:
     """Lint `paths`; a `memo` shared by several runs of one command saves re-reading."""
     memo = memo or LintMemo()
-    jobs = discover(list(paths), memo.roots)
+    jobs = discover(list(paths), memo.roots, memo.walks)
     contexts: dict[Path | None, Context] = {}
     for job in jobs:
         if job.root not in contexts:
-            contexts[job.root] = build_context(job.root, prompt_budget, memo)
+            shared = (job.root, prompt_budget)
+            if shared not in memo.contexts:
+                memo.contexts[shared] = build_context(job.root, prompt_budget, memo)
+            contexts[job.root] = memo.contexts[shared]
 
     if not use_cache:
         cache = ResultCache(None)

@@ -1,0 +1,203 @@
+"""`mardonar replay --jobs N`: transcripts replayed in forked worker processes.
+
+A parallel run must say exactly what a serial run says — the same report in every format
+and the same exit code — for identical, divergent and unreadable transcripts; a worker that
+dies turns its unfinished transcripts into engine errors instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import mardonar.replay as replaying
+from mardonar.forkpool import Worker, can_fork
+from mardonar.replay import ReplayResult, render_text, replay_all
+from mardonar.replay_parallel import split
+from tests.conftest import RunCli
+from tests.engine_helpers import REPO, copy_content, run
+
+GOLDEN_DIR = REPO / "transcripts" / "golden"
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="parallel replay forks")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A copy of the content with the golden transcripts inside it."""
+    root = copy_content(tmp_path / "repo")
+    shutil.copytree(GOLDEN_DIR, root / "transcripts" / "golden")
+    return root
+
+
+def _reports(run_cli: RunCli, repo: Path, *args: str) -> dict[str, tuple[int, str, str]]:
+    """Exit code, stdout and stderr of `replay ARGS` serially, with 2 and 3 processes and
+    with the automatic choice; JSON reports without their timings."""
+    found: dict[str, tuple[int, str, str]] = {}
+    for jobs in ("1", "2", "3", None):
+        extra = ("--jobs", jobs) if jobs else ()
+        result = run_cli("replay", *args, *extra, cwd=repo)
+        out = result.stdout
+        if "--format" in args and "json" in args and result.returncode != 2:
+            report = json.loads(out)
+            for transcript in report["transcripts"]:
+                transcript.pop("seconds")
+            out = json.dumps(report, indent=2, ensure_ascii=False)
+        found[jobs or "auto"] = (result.returncode, out, result.stderr)
+    return found
+
+
+def _raise_xp(repo: Path, spec: str, by: int) -> None:
+    path = repo / "specs" / f"{spec}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for outcome in data["outcomes"]:
+        outcome["xp"] = int(outcome.get("xp") or 0) + by
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.mark.parametrize("output", ["text", "json", "github"])
+def test_a_parallel_run_reports_divergences_exactly_as_a_serial_one(
+    run_cli: RunCli, repo: Path, output: str
+) -> None:
+    # The transcripts of one spec sit on both sides of the cut between two processes.
+    _raise_xp(repo, "haunted-lighthouse", 25)
+    reports = _reports(run_cli, repo, "transcripts/golden", "--format", output)
+    code, out, err = reports["1"]
+    assert code == 1, out + err
+    assert "haunted-lighthouse" in out and "→" in out
+    assert out.count("identical") >= 4
+    for jobs, report in reports.items():
+        assert report == reports["1"], jobs
+
+
+def test_identical_transcripts_give_the_same_report_in_parallel(
+    run_cli: RunCli, repo: Path
+) -> None:
+    reports = _reports(run_cli, repo, "transcripts/golden")
+    code, out, _ = reports["1"]
+    assert code == 0
+    assert out.splitlines()[-1] == "6 identical, 0 diverged"
+    assert all(report == reports["1"] for report in reports.values())
+
+
+@pytest.mark.parametrize(
+    "name, content, named",
+    [
+        # Read before anything is replayed: stops the run at its place in the order.
+        ("haunted-lighthouse-bad.jsonl", '{"type": "player"}\n', "haunted-lighthouse-bad"),
+        # Its header is fine but its spec does not exist: found while loading specs.
+        (
+            "smugglers-chase-zz.jsonl",
+            '{"type": "header", "spec": "no-such-spec", "seed": 1}\n',
+            "no-such-spec",
+        ),
+    ],
+)
+def test_an_unreadable_transcript_stops_a_parallel_run_as_it_stops_a_serial_one(
+    run_cli: RunCli, repo: Path, name: str, content: str, named: str
+) -> None:
+    (repo / "transcripts" / "golden" / name).write_text(content, encoding="utf-8")
+    reports = _reports(run_cli, repo, "transcripts/golden")
+    code, out, err = reports["1"]
+    assert code == 2, out + err
+    assert named in err and "Traceback" not in err
+    for jobs, report in reports.items():
+        assert report == reports["1"], jobs
+
+
+def _golden_copy(repo: Path) -> list[Path]:
+    return sorted((repo / "transcripts" / "golden").glob("*.jsonl"))
+
+
+def _in_workers_only(
+    action: Callable[[Path], None],
+) -> Callable[..., Coroutine[Any, Any, ReplayResult]]:
+    """`replay_loaded`, doing `action(path)` first when it runs in a forked worker."""
+    parent = os.getpid()
+    original = replaying.replay_loaded
+
+    async def replay_loaded(run: Any, path: Path, *args: Any, **kwargs: Any) -> ReplayResult:
+        if os.getpid() != parent:
+            action(path)
+        return await original(run, path, *args, **kwargs)
+
+    return replay_loaded
+
+
+def test_a_worker_that_dies_turns_its_unfinished_transcripts_into_engine_errors(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _golden_copy(repo)
+
+    def die_on_the_second(path: Path) -> None:
+        if path == paths[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(replaying, "replay_loaded", _in_workers_only(die_on_the_second))
+    results = run(replay_all(paths, cwd=repo, jobs=2))
+    assert [Path(r.path).name for r in results] == [p.name for p in paths]
+    # The worker had the first three; it reported the first, then died.
+    assert results[0].identical and results[0].error is None
+    for dead in results[1:3]:
+        assert not dead.identical
+        assert dead.error is not None and "killed by SIGKILL" in dead.error
+    assert all(r.identical for r in results[3:])
+    text = render_text(results)
+    assert f"{results[1].path}: engine error: the worker process replaying it was killed" in text
+    assert text.splitlines()[-1] == "4 identical, 2 diverged"
+
+
+def test_an_exception_in_a_worker_is_raised_as_in_a_serial_run(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _golden_copy(repo)
+
+    def fail_on_the_second(path: Path) -> None:
+        if path == paths[1]:
+            raise LookupError(f"broken engine for {path.name}")
+
+    monkeypatch.setattr(replaying, "replay_loaded", _in_workers_only(fail_on_the_second))
+    with pytest.raises(LookupError, match="broken engine for goblin-toll-bridge-scripted") as info:
+        run(replay_all(paths, cwd=repo, jobs=2))
+    assert any("replay worker process" in note for note in info.value.__notes__)
+
+
+def test_a_forked_worker_keeps_what_it_sent_before_dying() -> None:
+    def work(share: list[int], emit: Callable[[int], None]) -> None:
+        for value in share:
+            if value < 0:
+                os._exit(3)
+            emit(value * 10)
+
+    assert Worker.fork(work, [1, 2, 3]).outcome().values == [10, 20, 30]
+    died = Worker.fork(work, [1, 2, -1, 4]).outcome()
+    assert (died.values, died.died) == ([10, 20], "exited with code 3")
+
+
+def test_shares_are_contiguous_and_about_equal() -> None:
+    weights = [16, 27, 16, 27, 17, 27]
+    assert split(weights, 2) == [range(0, 3), range(3, 6)]
+    assert split(weights, 3) == [range(0, 2), range(2, 4), range(4, 6)]
+    assert split([5, 1, 1, 1], 2) == [range(0, 1), range(1, 4)]
+    assert split([1] * 3, 8) == [range(0, 1), range(1, 2), range(2, 3)]
+    assert split([], 2) == []
+    for parts in range(1, 12):
+        ranges = split([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], parts)
+        assert [i for r in ranges for i in r] == list(range(10))
+        assert all(len(r) > 0 for r in ranges)
+
+
+def test_jobs_is_refused_with_live_replay(run_cli: RunCli, repo: Path) -> None:
+    result = run_cli("replay", "--live", "--jobs", "2", "transcripts/golden", cwd=repo)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mardonar: --jobs applies to a strict replay; drop it or --live"
+    ]
