@@ -8,8 +8,9 @@ The measures, all over every transcripts/golden/*.jsonl:
 * **in-process**: `replay_all(paths)` — what `mardonar replay` runs after its imports: one
   run that loads (and lints) each spec once and has its own scratch folder, each transcript
   on a fresh engine with its own SQLite store and memory (private databases in RAM) and the
-  cassette model. Twice: with the default `jobs` (one process per CPU: the parent and forked
-  workers, see mardonar/replay_parallel.py) and with `jobs=1` (serial, in this process).
+  cassette model. Twice: with the default `jobs` (one process per CPU: the parent and a
+  `ProcessPoolExecutor` of forked workers, see mardonar/replay_parallel.py) and with
+  `jobs=1` (serial, in this process).
   The first run (which also pays the imports) is reported apart; the median and min of the
   next `--runs` are the figures. Each run reads the lint cache file and
   loads, lints and parses every bundle afresh; what the process keeps from one run to the

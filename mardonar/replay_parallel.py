@@ -2,51 +2,85 @@
 
 The transcripts are cut into contiguous shares of about equal size (in bytes), one per
 process. The parent makes what every process needs once (the migrated empty store, the lint
-code's version digest, the engine's modules), forks a worker for each share but the last
-(`mardonar.forkpool`), and replays the last share itself while the workers run. Every
-process replays its transcripts exactly as a serial run would (`replay_one`: read, load and
-lint the spec once per process, a fresh engine per transcript), a worker in its own event
-loop (`asyncio.run` in the child, never the parent's loop), sending back each result as
-soon as it has it. Results are put back in the transcripts' order, so the report and the
-exit code are those of a serial run:
+code's version digest, the engine's modules), then submits every share but the last to a
+`concurrent.futures.ProcessPoolExecutor` of forked workers (`multiprocessing`'s "fork"
+context: the workers are forked at the first submit and inherit all of that, and the run
+itself), replays the last share itself while they work, and gathers theirs. Only a share (a
+range of indexes) goes to a worker and only its results (pickled `ReplayResult`s) come back.
+Every process replays its transcripts exactly as a serial run would (`replay_one`: read,
+load and lint the spec once per process, a fresh engine per transcript), a worker in its
+own event loop (`asyncio.run` in the worker, never the parent's loop). Results are put back
+in the transcripts' order, so the report and the exit code are those of a serial run:
 
 * a transcript that cannot be read, or whose spec cannot be loaded, and any exception while
   replaying stop the run with the first such error in the transcripts' order, as they stop
-  a serial run (a process stops at its first error; the others' results before it stand);
+  a serial run (the pool re-raises a worker's exception in the parent, with the worker's
+  traceback as its cause);
 * a worker that dies (killed, out of memory) is not an error of the run and never hangs it:
-  each transcript it had not reported becomes a diverged result with an engine error.
+  the pool breaks (`BrokenProcessPool`) and every transcript of each share whose results
+  had not come back becomes a diverged result with an engine error.
 
 Each process loads the specs of its own share: measured on the golden transcripts, that is
 faster than loading them all in the parent before forking, even with a spec on both sides
 of a cut, since every process pays anyway for its first write to each memory page it shares
-with the others (the page is copied), wherever the loading is done.
+with the others (the page is copied), wherever the loading is done. The pool replaced a
+hand-written fork pool that was ~10% faster on 2 CPUs (bench/README.md, "Replay").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
+import os
 import pickle
-import traceback
+import signal
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mardonar import replay as replaying
-from mardonar.errors import UserError
-from mardonar.forkpool import Worker, can_fork, cpu_count
 
 if TYPE_CHECKING:
     from mardonar.replay import ReplayResult, ReplayRun
 
-__all__ = ["AUTO_MIN_TRANSCRIPTS", "auto_jobs", "replay_forked", "split", "worker_count"]
+__all__ = [
+    "AUTO_MIN_TRANSCRIPTS",
+    "auto_jobs",
+    "can_fork",
+    "cpu_count",
+    "replay_forked",
+    "split",
+    "worker_count",
+]
 
 AUTO_MIN_TRANSCRIPTS = 4
 """Fewer transcripts than this stay in one process when --jobs is automatic. A worker costs
 a few milliseconds (the fork, then copying each memory page either process writes), a
 golden transcript ~6 ms to replay: measured on 2 CPUs, 3 transcripts took 25.5 ms in one
 process and 27.6 ms in two, 4 took 31.4 ms and 25.7 ms."""
+
+DIED = (
+    "the worker process replaying it was killed before it finished "
+    "(`--jobs 1` replays every transcript in the main process)"
+)
+"""The engine error of each transcript whose worker died before sending its results."""
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked (POSIX): they must inherit the parent's state."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity, where the OS tells)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def auto_jobs(transcripts: int) -> int:
@@ -83,12 +117,44 @@ def split(weights: Sequence[int], parts: int) -> list[range]:
     return [range(a, b) for a, b in pairwise(cuts) if b > a]
 
 
-def _portable(error: Exception) -> Exception:
-    """`error` as it can cross to the parent: pickled, with the worker's traceback as a note."""
-    if not isinstance(error, UserError):  # a user's mistake is one line, from any process
-        error.add_note("raised in a replay worker process:\n" + traceback.format_exc().rstrip())
+_inherited: tuple[ReplayRun, Sequence[Path]] | None = None
+"""The run and its transcripts, set before the pool forks: the workers inherit them, so a
+share names its transcripts by index and nothing else is pickled."""
+
+
+_previous_pool: ProcessPoolExecutor | None = None
+"""The last run's pool, shut down without waiting for its workers to exit."""
+
+
+async def _replay_share(run: ReplayRun, paths: Sequence[Path], share: range) -> list[ReplayResult]:
+    return [await replaying.replay_one(run, paths[index]) for index in share]
+
+
+def _quiet_interrupt() -> None:
+    """In a worker: Ctrl-C, which reaches the whole process group, ends it at once (the
+    parent handles its own interrupt) instead of printing a traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _replay_in_worker(share: range) -> list[ReplayResult]:
+    """A worker's job: `share` of the inherited run, in the worker's own event loop; the
+    first exception ends it, as it ends a serial run."""
+    assert _inherited is not None, "a replay worker must be forked by replay_forked"
+    run, paths = _inherited
     try:
-        pickle.dumps(error)
+        return asyncio.run(_replay_share(run, paths, share))
+    except Exception as error:
+        portable = _portable(error)
+        if portable is error:
+            raise
+        raise portable from error  # the pool's traceback text (its cause) shows the original
+
+
+def _portable(error: Exception) -> Exception:
+    """`error`, or a RuntimeError saying the same where `error` cannot cross to the parent
+    (a pickled exception that did not load there would break the pool, as a death does)."""
+    try:
+        pickle.loads(pickle.dumps(error))
     except Exception:
         portable = RuntimeError(f"{type(error).__name__}: {error}")
         for note in getattr(error, "__notes__", []):
@@ -97,8 +163,8 @@ def _portable(error: Exception) -> Exception:
     return error
 
 
-def _died(run: ReplayRun, path: Path, how: str) -> ReplayResult:
-    records, bundle = replaying.load_header(path, run)  # the worker read them: they load
+def _died(run: ReplayRun, path: Path) -> ReplayResult:
+    records, bundle = replaying.load_header(path, run)  # raises, as serially, if unreadable
     header = records[0]
     return replaying.ReplayResult(
         path=replaying.display_path(path),
@@ -106,10 +172,7 @@ def _died(run: ReplayRun, path: Path, how: str) -> ReplayResult:
         seed=int(header["seed"]),
         turns=sum(1 for action in replaying.actions_of(records[1:]) if action[0] == "turn"),
         notes=replaying.hash_notes(header, bundle),
-        error=(
-            f"the worker process replaying it {how} before it finished "
-            "(`--jobs 1` replays every transcript in the main process)"
-        ),
+        error=DIED,
     )
 
 
@@ -120,22 +183,22 @@ def _size(path: Path) -> int:
         return 1  # its error is reported when it is replayed
 
 
+async def _outcome(future: Future[list[ReplayResult]]) -> list[ReplayResult] | Exception:
+    try:
+        return await asyncio.wrap_future(future)
+    except Exception as error:  # BrokenProcessPool among them: sorted out in order
+        return error
+
+
 async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> list[ReplayResult]:
     """Replay `paths` in `workers` processes (this one and forked ones) sharing `run`."""
+    global _inherited, _previous_pool
     from mardonar.content.lint.runner import cache_version
     from mardonar.store.sqlite import SqliteStore
 
-    async def play(share: Sequence[int], emit: Callable[[object], None], *, forked: bool) -> None:
-        for index in share:
-            try:
-                result = await replaying.replay_one(run, paths[index])
-            except Exception as error:
-                emit(_portable(error) if forked else error)
-                return  # a serial run stops at its first error
-            emit(result)
-
-    def work(share: range, emit: Callable[[object], None]) -> None:
-        asyncio.run(play(share, emit, forked=True))
+    shares = split([_size(path) for path in paths], workers)
+    if len(shares) < 2:
+        return await _replay_share(run, paths, range(len(paths)))
 
     # What is made once per process, made once here for all of them.
     await SqliteStore.in_memory().close()
@@ -143,30 +206,39 @@ async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> 
     import mardonar.engine.loop
     import mardonar.llm.cassette  # noqa: F401
 
-    shares = split([_size(path) for path in paths], workers)
-    started: list[tuple[range, Worker[object]]] = []
-    produced: dict[int, object] = {}
+    if _previous_pool is not None:  # never fork while its threads may still run
+        _previous_pool.shutdown(wait=True)
+        _previous_pool = None
+    _inherited = (run, paths)
+    pool = ProcessPoolExecutor(
+        max_workers=len(shares) - 1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_quiet_interrupt,
+    )
     try:
-        started = [(share, Worker.fork(work, share)) for share in shares[:-1]]
-        mine: list[object] = []
-        await play(shares[-1], mine.append, forked=False)
-        produced.update(zip(shares[-1], mine, strict=False))
-        for share, worker in started:
-            outcome = worker.outcome()
-            produced.update(zip(share, outcome.values, strict=False))
-            if outcome.values and isinstance(outcome.values[-1], BaseException):
-                continue  # it stopped at an error, as a serial run would
-            for index in share[len(outcome.values) :]:
-                produced[index] = _died(run, paths[index], outcome.died or "stopped")
+        futures = [pool.submit(_replay_in_worker, share) for share in shares[:-1]]
+        try:
+            mine: list[ReplayResult] | Exception = await _replay_share(run, paths, shares[-1])
+        except Exception as error:  # raised below if no worker's share failed first
+            mine = error
+        outcomes: list[list[ReplayResult] | Exception] = [
+            *[await _outcome(future) for future in futures],
+            mine,
+        ]
     finally:
-        for _, worker in started:
-            worker.kill()
+        # The results are in: the workers' exits (tearing down a forked process's memory
+        # takes a millisecond or two) are collected by the pool's thread meanwhile, and
+        # waited for at the next parallel run or at the interpreter's exit.
+        pool.shutdown(wait=False, cancel_futures=True)
+        _previous_pool = pool
+        _inherited = None
 
     results: list[ReplayResult] = []
-    for index in sorted(produced):
-        value = produced[index]
-        if isinstance(value, BaseException):
-            raise value
-        assert isinstance(value, replaying.ReplayResult)
-        results.append(value)
+    for share, outcome in zip(shares, outcomes, strict=True):
+        if isinstance(outcome, BrokenProcessPool):
+            results += [_died(run, paths[index]) for index in share]
+        elif isinstance(outcome, Exception):
+            raise outcome
+        else:
+            results += outcome
     return results
