@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--cli-runs", type=int, default=7, help="CLI timings (median)")
     parser.add_argument("--quiet-wait", type=float, default=10.0, help="s to wait for idle CPUs")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument(
+        "--corpus", type=int, default=20, help="copies of the goldens in the corpus measure"
+    )
     parser.add_argument("--mardonar", help="the console script (default: beside this Python)")
     args = parser.parse_args()
 
@@ -115,6 +118,8 @@ def main() -> None:
     in_process["turns_per_s"] = turns / in_process["median_s"]
     in_process["turns_per_s_best"] = turns / in_process["min_s"]
 
+    corpus = corpus_measure(args.corpus, max(3, args.runs // 3))
+
     script = console_script(args.mardonar)
     env = bench_env()
 
@@ -163,6 +168,13 @@ def main() -> None:
         f"{in_process['warm_turns_per_s']:.0f} | {turns / in_process['warm_min_s']:.0f} | "
         f"{len(warm_times)} |"
     )
+    for label, jobs in (("default jobs", "jobs"), ("`jobs=1`", "serial")):
+        print(
+            f"| corpus: {corpus['transcripts']} transcripts ({args.corpus} copies of each "
+            f"golden), {label} | {corpus[jobs + '_median_s']:.3f} | {corpus[jobs + '_min_s']:.3f}"
+            f" | | {corpus[jobs + '_turns_per_s']:.0f} | "
+            f"{corpus['turns'] / corpus[jobs + '_min_s']:.0f} | {corpus['runs']} |"
+        )
     for label, found in (("", cli), (" --jobs 1", cli_serial)):
         print(
             f"| CLI `mardonar replay transcripts/golden/{label}` | {found['median_s']:.3f} | "
@@ -185,6 +197,7 @@ def main() -> None:
                 "machine": machine(),
                 "busy_before": busy,
                 "in_process": in_process,
+                "corpus": corpus,
                 "cli": cli,
                 "cli_jobs_1": cli_serial,
             },
@@ -192,6 +205,38 @@ def main() -> None:
         ),
         encoding="utf-8",
     )
+
+
+def corpus_measure(copies: int, runs: int) -> dict[str, float]:
+    """A folder of many recorded sessions, as a CI job replays it: each golden transcript
+    copied `copies` times (the copies replay against the same specs, found from the
+    repository as the working folder). The fixed costs of a run (spec loads, database
+    images, the process pool) are paid once here, as they are by a real corpus."""
+    import shutil
+    import tempfile
+
+    from mardonar.replay import replay_all
+
+    with tempfile.TemporaryDirectory(prefix="mardonar-corpus-") as folder:
+        for number in range(copies):
+            for path in sorted(GOLDEN.glob("*.jsonl")):
+                shutil.copyfile(path, Path(folder) / f"{path.stem}-{number:03}.jsonl")
+        paths = sorted(Path(folder).glob("*.jsonl"))
+        found: dict[str, float] = {"transcripts": len(paths), "runs": runs}
+        for key, jobs in (("jobs", None), ("serial", 1)):
+            walls: list[float] = []
+            for _ in range(runs):
+                begin = time.perf_counter()
+                results = asyncio.run(replay_all(paths, cwd=REPO, jobs=jobs))
+                walls.append(time.perf_counter() - begin)
+                bad = [r.path for r in results if not r.identical]
+                if bad:
+                    sys.exit(f"bench: not identical: {', '.join(bad[:3])}")
+            found["turns"] = sum(r.turns for r in results)
+            found[f"{key}_median_s"] = statistics.median(walls)
+            found[f"{key}_min_s"] = min(walls)
+            found[f"{key}_turns_per_s"] = found["turns"] / found[f"{key}_median_s"]
+        return found
 
 
 if __name__ == "__main__":
