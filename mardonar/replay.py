@@ -371,6 +371,26 @@ def _end_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- replaying
 
 
+def without_refused(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records without the attempts the store refused (`error` lines marked `refused`).
+
+    Nothing of a refused attempt was applied (Redis was down, the turn lock busy): the engine
+    put the session back, and the players sent the line again, which was recorded as a turn
+    of its own. Its records are those after the refusal's turn number (the attempt's turn,
+    one above the turn the session went back to), up to the refusal."""
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("type") == "error" and record.get("refused"):
+            back_to = int(record.get("turn", 0))
+            while (
+                kept and kept[-1].get("type") != "header" and int(kept[-1].get("turn", 0)) > back_to
+            ):
+                kept.pop()
+            continue
+        kept.append(record)
+    return kept
+
+
 def actions_of(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
     """What the table did, in order: ("turn", n, [(player, text)]), ("roll", n, record),
     ("end", n, reason)."""
@@ -489,7 +509,7 @@ def read_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], str, 
     """The records of a transcript, its spec id and the repository to load it from;
     UsageError (exit 2) when the transcript cannot be read."""
     shown = display_path(path)
-    records = list(read_transcript(path))
+    records = without_refused(list(read_transcript(path)))
     if not records:
         raise UsageError(f"{shown}: an empty transcript (no complete header line)", exit_code=2)
     header = records[0]

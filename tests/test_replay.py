@@ -142,6 +142,40 @@ def test_transcripts_without_asked_digests_still_replay(tmp_path: Path, repo: Pa
         assert result.identical, result.to_dict()
 
 
+def test_an_attempt_the_store_refused_is_not_replayed(repo: Path) -> None:
+    """A turn refused by the store (Redis down mid-turn) left its player line and a
+    `refused` error in the transcript, then the players sent the line again: replay plays
+    what was applied, once."""
+    path = repo / "transcripts" / "golden" / "goblin-toll-bridge-offline.jsonl"
+    records = _records(path)
+    second = next(i for i, r in enumerate(records) if r.get("turn") == 2)
+    retried = records[second]
+    assert retried["type"] == "player"
+    refused = [
+        {**retried, "text": "A line that never happened."},
+        {"type": "llm", "turn": 2, "model": "offline", "content": "Lost.", "tool_calls": []},
+        {
+            "type": "error",
+            "turn": 1,
+            "message": "Redis is unavailable (REDIS_URL=redis://127.0.0.1:1/0: connection "
+            "refused); start Redis or fix REDIS_URL; nothing was saved (send your line again)",
+            "refused": True,
+        },
+    ]
+    records[second:second] = refused
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    result = replay_sync(path)
+    assert result.identical, result.to_dict()
+    assert result.turns == len({r["turn"] for r in records if r["type"] == "player"})
+
+    # The same attempt without the mark is a turn like any other, and replay says so.
+    del refused[-1]["refused"]
+    records[second : second + 3] = refused
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert not replay_sync(path).identical
+
+
 def test_a_roll_is_replayed() -> None:
     records = _records(golden_path("smugglers-chase"))
     assert any(r["type"] == "roll" for r in records)
