@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         transcript: Path | None = typer.Option(
             None,
             "--transcript",
-            help="Where to write the transcript (default: transcripts/<spec-id>-<UTC time>.jsonl).",
+            help="Where to write the transcript "
+            "(default: `transcripts/<spec-id>-<UTC time>.jsonl`).",
         ),
         model: str | None = typer.Option(
             None, "--model", help="Model name; `offline` forces the built-in offline narrator."

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
             GmModel.offline, "--model", help="The model that plays the GM."
         ),
     ) -> None:
-        """Run the authors' test plans (specs/<id>.test.yaml) and report like pytest.
+        """Run the authors' test plans (`specs/<id>.test.yaml`) and report like pytest.
 
         Exit 0 when every case passes, 1 when any fails, 2 on a usage error or when a plan
         has lint errors (nothing is run then)."""
