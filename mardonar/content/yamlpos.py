@@ -245,6 +245,23 @@ class _Builder:
             )
             return node.value
 
+    def _not_a_key(self, key_node: Node) -> None:
+        self.located.problems.append(
+            YamlProblem(
+                "M101", self._mark(key_node), "a key must be a plain word, not a list or mapping"
+            )
+        )
+
+    def _duplicate_key(self, key: str, at: Mark, first: Mark) -> None:
+        self.located.problems.append(
+            YamlProblem(
+                "M102",
+                at,
+                f"duplicate key '{key}' (first at line {first.line}); YAML would keep "
+                "only the last one: merge the two or remove one",
+            )
+        )
+
     def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, Mark] = {}
@@ -254,27 +271,13 @@ class _Builder:
                 merged.append((value_node, path))
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.located.problems.append(
-                    YamlProblem(
-                        "M101",
-                        self._mark(key_node),
-                        "a key must be a plain word, not a list or mapping",
-                    )
-                )
+                self._not_a_key(key_node)
                 continue
             # Keys stay the text the author wrote: `on:` or `1:` must not become True or 1.
             key = str(key_node.value)
             key_mark = self._mark(key_node)
             if key in seen:
-                first = seen[key]
-                self.located.problems.append(
-                    YamlProblem(
-                        "M102",
-                        key_mark,
-                        f"duplicate key '{key}' (first at line {first.line}); YAML would keep "
-                        "only the last one: merge the two or remove one",
-                    )
-                )
+                self._duplicate_key(key, key_mark, seen[key])
             seen[key] = key_mark
             child = (*path, key)
             self.located.keys[child] = key_mark
@@ -323,25 +326,11 @@ class _DataBuilder(_Builder):
                 merged.append(value_node)
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.located.problems.append(
-                    YamlProblem(
-                        "M101",
-                        self._mark(key_node),
-                        "a key must be a plain word, not a list or mapping",
-                    )
-                )
+                self._not_a_key(key_node)
                 continue
             key = str(key_node.value)
             if key in seen:
-                first = self._mark(seen[key])
-                self.located.problems.append(
-                    YamlProblem(
-                        "M102",
-                        self._mark(key_node),
-                        f"duplicate key '{key}' (first at line {first.line}); YAML would keep "
-                        "only the last one: merge the two or remove one",
-                    )
-                )
+                self._duplicate_key(key, self._mark(key_node), self._mark(seen[key]))
             seen[key] = key_node
             result[key] = self._plain(value_node, depth + 1)
         for value_node in merged:

@@ -173,6 +173,8 @@ class MardonarBot(commands.Bot):
             self._background.append(
                 asyncio.create_task(self._watch_content(), name="mardonar-loop-content")
             )
+            # No SIGHUP reload where the loop cannot take signal handlers (not the main
+            # thread, or a platform without them); the file watcher still reloads.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_content)
         if self.metrics is not None:
@@ -315,6 +317,7 @@ class MardonarBot(commands.Bot):
         for task in self._background:
             task.cancel()
         if self.watch_content:
+            # Nothing to remove when setup could not install it (see setup_hook).
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         for cog in list(self.cogs.values()):
