@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from bisect import bisect_left
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -54,6 +55,7 @@ __all__ = [
     "can_fork",
     "cpu_count",
     "replay_forked",
+    "settle",
     "split",
     "worker_count",
 ]
@@ -122,8 +124,29 @@ _inherited: tuple[ReplayRun, Sequence[Path]] | None = None
 share names its transcripts by index and nothing else is pickled."""
 
 
-_previous_pool: ProcessPoolExecutor | None = None
-"""The last run's pool, shut down without waiting for its workers to exit."""
+_closing: threading.Thread | None = None
+"""The thread shutting the last run's pool down: `shutdown(wait=True)` off the run's path,
+so the workers' exits (a forked process takes ~2.5 ms to tear its memory down) overlap
+whatever the caller does next; `settle` joins it."""
+
+
+def settle() -> None:
+    """Wait until the last run's pool is shut down (its workers exited, its threads done).
+
+    Called before forking again (never fork while a pool's threads run) and at the
+    interpreter's exit: a pool thread still closing then races Python 3.11's own exit
+    hook for `concurrent.futures`, which prints "OSError: Bad file descriptor"."""
+    global _closing
+    if _closing is not None:
+        _closing.join()
+        _closing = None
+
+
+# `threading`'s exit hooks run last-registered first, before non-daemon threads are joined:
+# registered after `concurrent.futures.process` (imported above), this one runs before its
+# hook, which is the one that would race the closing pool. `atexit` would run too late.
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(settle)
 
 
 async def _replay_share(run: ReplayRun, paths: Sequence[Path], share: range) -> list[ReplayResult]:
@@ -192,7 +215,7 @@ async def _outcome(future: Future[list[ReplayResult]]) -> list[ReplayResult] | E
 
 async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> list[ReplayResult]:
     """Replay `paths` in `workers` processes (this one and forked ones) sharing `run`."""
-    global _inherited, _previous_pool
+    global _inherited, _closing
     from mardonar.content.lint.runner import cache_version
     from mardonar.store.sqlite import SqliteStore
 
@@ -206,9 +229,7 @@ async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> 
     import mardonar.engine.loop
     import mardonar.llm.cassette  # noqa: F401
 
-    if _previous_pool is not None:  # never fork while its threads may still run
-        _previous_pool.shutdown(wait=True)
-        _previous_pool = None
+    settle()  # never fork while the last pool's threads may still run
     _inherited = (run, paths)
     pool = ProcessPoolExecutor(
         max_workers=len(shares) - 1,
@@ -226,11 +247,12 @@ async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> 
             mine,
         ]
     finally:
-        # The results are in: the workers' exits (tearing down a forked process's memory
-        # takes a millisecond or two) are collected by the pool's thread meanwhile, and
-        # waited for at the next parallel run or at the interpreter's exit.
-        pool.shutdown(wait=False, cancel_futures=True)
-        _previous_pool = pool
+        _closing = threading.Thread(
+            target=pool.shutdown,
+            kwargs={"wait": True, "cancel_futures": True},
+            name="mardonar-replay-pool-shutdown",
+        )
+        _closing.start()
         _inherited = None
 
     results: list[ReplayResult] = []

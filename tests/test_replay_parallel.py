@@ -11,6 +11,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -214,3 +217,37 @@ def test_jobs_is_refused_with_live_replay(run_cli: RunCli, repo: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "mardonar: --jobs applies to a strict replay; drop it or --live"
     ]
+
+
+def test_no_pool_thread_is_left_running_into_the_interpreters_exit(repo: Path) -> None:
+    """The pool is shut down off the run's path; a process that exits right after a run
+    must still find it closed before `concurrent.futures`' own exit hook runs (left
+    closing, Python 3.11 raced it and printed "OSError: Bad file descriptor")."""
+    script = textwrap.dedent(
+        """
+        import asyncio, os, threading
+        import concurrent.futures.process  # its exit hook: registered first, runs last
+
+        parent = os.getpid()
+
+        def report_threads():
+            if os.getpid() != parent:  # a forked worker runs the hooks too
+                return
+            running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+            print("running at exit:", running, flush=True)
+
+        threading._register_atexit(report_threads)  # runs after mardonar's own hook
+        from pathlib import Path
+        from mardonar.replay import replay_all
+
+        paths = sorted(Path("transcripts/golden").glob("*.jsonl"))
+        results = asyncio.run(replay_all(paths, jobs=2))
+        print(sum(r.identical for r in results), "identical", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["6 identical", "running at exit: []"]
+    assert result.stderr == ""
