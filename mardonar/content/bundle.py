@@ -15,7 +15,6 @@ from mardonar.content.lint.rules import split_front_matter
 from mardonar.content.models import Lore as LoreDoc
 from mardonar.content.models import LoreFrontMatter, Party, Persona, Spec
 from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root
-from mardonar.content.yamlpos import load_yaml
 from mardonar.errors import UsageError
 
 if TYPE_CHECKING:
@@ -66,7 +65,9 @@ def resolve_spec_path(spec: str, cwd: Path) -> Path:
 
 
 def _data(text: str) -> Any:
-    return load_yaml(text, positions=False).data  # lint has placed every problem already
+    from mardonar.content.parsecache import load_plain
+
+    return load_plain(text)  # lint has placed every problem already
 
 
 def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
@@ -76,6 +77,8 @@ def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
         if known is None:
             known = memo.parsed[(LoreDoc, root)] = load_lore(root)
         return tuple(known)
+    from mardonar.content.parsecache import load_plain
+
     folder = root / LORE_DIR
     docs: list[LoreDoc] = []
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
@@ -83,7 +86,7 @@ def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
         front, body, _ = split_front_matter(text)
         meta = LoreFrontMatter()
         if front is not None:
-            data = load_yaml(front, positions=False).data
+            data = load_plain(front)
             if isinstance(data, dict):
                 meta = LoreFrontMatter.model_validate(data)
         title = meta.title or next(

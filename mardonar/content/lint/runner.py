@@ -209,15 +209,19 @@ class LintMemo:
     contexts: dict[tuple[Path | None, int], Context] = field(default_factory=dict)
     """Each repository's lint context (skills, lore ids, players, prompt budget)."""
 
-    def model(self, path: Path, model: type[Model]) -> Model:
+    def model(self, path: Path, model: type[Model], *, cached: bool = True) -> Model:
         """`path` read and validated as `model` (OSError, YamlSyntaxError, ValidationError
-        or ValueError when it is not one): each content is parsed once."""
+        or ValueError when it is not one): each content is parsed once. `cached`: through
+        the parse cache (`mardonar lint --no-cache` writes no cache at all)."""
         text = path.read_text(encoding="utf-8")
         key = (model, text)
         found = self.parsed.get(key)
         if isinstance(found, model):
             return found
-        data = load_yaml(text, positions=False).data  # its findings come from its own job
+        from mardonar.content.parsecache import load_plain
+
+        # Its findings come from its own job.
+        data = load_plain(text) if cached else load_yaml(text, positions=False).data
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a mapping")
         value = model.model_validate(data)
@@ -225,19 +229,23 @@ class LintMemo:
         return value
 
 
-def _load_quietly(path: Path, model: type[Model], memo: LintMemo | None = None) -> Model | None:
+def _load_quietly(
+    path: Path, model: type[Model], memo: LintMemo | None = None, *, cached: bool = True
+) -> Model | None:
     """A persona or party to check others against; its own findings come from its own job."""
     try:
-        return (memo or LintMemo()).model(path, model)
+        return (memo or LintMemo()).model(path, model, cached=cached)
     except Exception:  # any problem is reported when the file itself is linted
         return None
 
 
-def build_context(root: Path | None, prompt_budget: int, memo: LintMemo | None = None) -> Context:
+def build_context(
+    root: Path | None, prompt_budget: int, memo: LintMemo | None = None, *, cached: bool = True
+) -> Context:
     if root is None:
         return Context(DEFAULT_SKILLS, None, None, 0, prompt_budget)
-    persona = _load_quietly(root / PERSONA_FILE, Persona, memo)
-    party = _load_quietly(root / PARTY_FILE, Party, memo)
+    persona = _load_quietly(root / PERSONA_FILE, Persona, memo, cached=cached)
+    party = _load_quietly(root / PARTY_FILE, Party, memo, cached=cached)
     skills = persona.skills if isinstance(persona, Persona) else list(DEFAULT_SKILLS)
     tokens = estimate_tokens(persona_prompt(persona)) if isinstance(persona, Persona) else 0
     players = (
@@ -452,7 +460,9 @@ def run_lint(
         if job.root not in contexts:
             shared = (job.root, prompt_budget)
             if shared not in memo.contexts:
-                memo.contexts[shared] = build_context(job.root, prompt_budget, memo)
+                memo.contexts[shared] = build_context(
+                    job.root, prompt_budget, memo, cached=use_cache
+                )
             contexts[job.root] = memo.contexts[shared]
 
     if not use_cache:
