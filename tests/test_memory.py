@@ -341,4 +341,55 @@ def test_sqlite_store_and_memory_share_one_file(tmp_path: Path) -> None:
     asyncio.run(scenario())
     with closing(sqlite3.connect(path)) as conn:
         versions = dict(conn.execute("SELECT component, version FROM mardonar_schema"))
-    assert versions == {"store": 1, "memory": 1}
+    assert versions == {"store": 1, "memory": 2}
+
+
+def test_an_edited_lore_file_is_indexed_again_even_with_the_same_id(tmp_path: Path) -> None:
+    """Session starts skip re-indexing unchanged lore by a digest: any edit must show."""
+    from mardonar.memory.sqlite import SqliteMemory
+
+    path = tmp_path / "mardonar.db"
+
+    async def scenario() -> None:
+        async with opened(lambda: SqliteMemory(path)) as m:
+            await m.index_lore([_lore("trolls", "Trolls", ["troll"], "Trolls live under bridges.")])
+            await m.index_lore([_lore("trolls", "Trolls", ["troll"], "Trolls live under bridges.")])
+            await m.index_lore([_lore("trolls", "Trolls", ["troll"], "Trolls hoard cheese.")])
+            assert [hit.lore_id for hit in await m.search_lore("cheese")] == ["trolls"]
+            assert await m.search_lore("bridges") == []
+        async with opened(lambda: SqliteMemory(path)) as m:  # the digest outlives the process
+            await m.index_lore([_lore("trolls", "Trolls", ["ogre"], "Trolls hoard cheese.")])
+            assert [hit.lore_id for hit in await m.search_lore("ogre")] == ["trolls"]
+
+    asyncio.run(scenario())
+
+
+def test_a_memory_file_of_the_first_schema_is_upgraded_with_nothing_lost(tmp_path: Path) -> None:
+    from mardonar.memory.sqlite import _MEMORY_MIGRATIONS, SqliteMemory
+    from mardonar.store.sqlite import migrate
+
+    path = tmp_path / "mardonar.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrate(conn, "memory", _MEMORY_MIGRATIONS[:1], path)
+        conn.execute(
+            "INSERT INTO memories (scope, session_id, npc, kind, fact, turn, created_at)"
+            " VALUES (?, 's1', 'grukk', 'encounter-log', 'Aria paid the toll', 1, 'then')",
+            (SCOPE,),
+        )
+        conn.execute(
+            "INSERT INTO lore_fts (lore_id, title, keywords, body)"
+            " VALUES ('trolls', 'Trolls', 'troll', 'Trolls live under bridges.')"
+        )
+
+    async def scenario() -> None:
+        async with opened(lambda: SqliteMemory(path)) as m:
+            hits = await m.recall(scope=SCOPE, session_id="s2", npc="grukk", query="toll")
+            assert [hit.fact for hit in hits] == ["Aria paid the toll"]
+            assert [hit.lore_id for hit in await m.search_lore("bridges")] == ["trolls"]
+            await m.index_lore([_lore("trolls", "Trolls", ["troll"], "Trolls hoard cheese.")])
+            assert [hit.lore_id for hit in await m.search_lore("cheese")] == ["trolls"]
+
+    asyncio.run(scenario())
+    with closing(sqlite3.connect(path)) as conn:
+        versions = dict(conn.execute("SELECT component, version FROM mardonar_schema"))
+    assert versions == {"memory": 2}

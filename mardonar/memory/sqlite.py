@@ -13,6 +13,8 @@ out and each is quoted, so a player's `"`, `*`, `(`, `NEAR` or `-` is just text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -75,6 +77,11 @@ _MEMORY_MIGRATIONS: Sequence[Migration] = (
             lore_id UNINDEXED, title, keywords, body, tokenize = '{_TOKENIZER}'
         )
         """,
+    ),
+    (
+        # What the lore index holds, as a digest: every session start checks it against
+        # the repository's lore with one row read instead of the whole index.
+        "CREATE TABLE lore_index (digest TEXT NOT NULL)",
     ),
 )
 
@@ -215,13 +222,13 @@ class SqliteMemory(SqliteBacked):
         rows = [
             (item.id, item.title, ", ".join(item.keywords), item.body) for item in entries.values()
         ]
+        digest = hashlib.blake2b(
+            json.dumps(rows, ensure_ascii=False).encode(), digest_size=16
+        ).hexdigest()
         with self._connection() as conn:
             # Every session start indexes the lore, which has rarely changed since the last
-            # one: reading the index is far cheaper than rewriting it (and committing).
-            indexed = conn.execute(
-                "SELECT lore_id, title, keywords, body FROM lore_fts ORDER BY rowid"
-            ).fetchall()
-            if indexed == rows:
+            # one: comparing digests is far cheaper than rewriting the index (and committing).
+            if conn.execute("SELECT digest FROM lore_index").fetchall() == [(digest,)]:
                 return
             with write_transaction(conn):
                 conn.execute("DELETE FROM lore_fts")
@@ -229,6 +236,8 @@ class SqliteMemory(SqliteBacked):
                     "INSERT INTO lore_fts (lore_id, title, keywords, body) VALUES (?, ?, ?, ?)",
                     rows,
                 )
+                conn.execute("DELETE FROM lore_index")
+                conn.execute("INSERT INTO lore_index (digest) VALUES (?)", (digest,))
 
     async def search_lore(self, query: str, limit: int = 3) -> list[LoreHit]:
         """Lore matching any word of `query`: files whose title or keywords match first, then
