@@ -35,7 +35,6 @@ from tests.llm_server import (  # noqa: F401
 
 GOLDEN_DIR = REPO / "transcripts" / "golden"
 SUMMARY = re.compile(r"^(\d+) identical, (\d+) diverged$")
-KINDS = ("offline", "scripted")
 
 
 def load_recorder() -> ModuleType:
@@ -51,6 +50,8 @@ def load_recorder() -> ModuleType:
 
 recorder = load_recorder()
 GOLDEN: dict[str, dict[str, Any]] = recorder.OFFLINE
+KINDS: dict[str, dict[str, dict[str, Any]]] = recorder.KINDS
+GOLDEN_COUNT = sum(len(sessions) for sessions in KINDS.values())
 
 
 def golden_path(spec: str, kind: str = "offline") -> Path:
@@ -79,19 +80,56 @@ def _records(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- golden files
 
 
-def test_every_shipped_spec_has_golden_transcripts_of_both_kinds() -> None:
+def test_every_shipped_spec_has_golden_transcripts_of_every_kind() -> None:
     specs = sorted(p.stem for p in (REPO / "specs").glob("*.yaml") if ".test" not in p.name)
-    assert sorted(recorder.OFFLINE) == sorted(recorder.SCRIPTED) == specs
-    for spec in specs:
-        for kind in KINDS:
+    assert sorted(recorder.OFFLINE) == sorted(recorder.SCRIPTED) == sorted(recorder.LONG) == specs
+    assert len(list(GOLDEN_DIR.glob("*.jsonl"))) == GOLDEN_COUNT
+    for kind, sessions in KINDS.items():
+        for spec, script in sessions.items():
             path = golden_path(spec, kind)
-            assert path.is_file(), f"record it: python transcripts/record.py ({path})"
+            assert path.is_file(), f"record it: python transcripts/record.py {kind} ({path})"
             records = _records(path)
             assert records[0]["spec"] == spec
-            assert records[0]["model"] == kind
+            assert records[0]["model"] == ("scripted" if "replies" in script else "offline")
             assert any(r["type"] == "resolve" for r in records), f"{path}: never resolved"
             # The ignore pattern for ad-hoc transcripts must not swallow the golden ones.
             assert not re.search(r"-20", path.name)
+
+
+def test_long_goldens_are_long_sessions_with_failures_and_three_speakers() -> None:
+    for spec in recorder.LONG:
+        records = _records(golden_path(spec, "long"))
+        assert sum(r["type"] == "player" for r in records) >= 8
+        assert len({r["player"] for r in records if r["type"] == "player"}) == 3
+        checks = [r["result"] for r in records if r.get("name") == "skill_check" and r["ok"]]
+        assert any(not check["success"] for check in checks), spec
+        assert any(r["type"] == "roll" for r in records), spec
+
+
+def test_the_cheating_golden_records_every_refusal_and_correction() -> None:
+    """The model tries every way past the spec; each is refused, as replay will insist."""
+    records = _records(golden_path("goblin-toll-bridge", "cheating"))
+    refusals = [r["error"] for r in records if r["type"] == "tool" and not r["ok"]]
+    for said in (
+        "dc: Extra inputs are not permitted",
+        "unknown check 'open-sesame'",
+        "unknown player 'mordenkainen'",
+        "unknown tool 'give_gold'",
+        "already rolled 'deceive-grukk' and it is not repeatable",
+        "bonus XP for Bram Ironfoot is limited to 30 by the spec",
+        "unknown item 'dragon-hoard'",
+        "unknown outcome 'party-wins-everything'",
+        "'knuckle-bone-dice' was already granted to cyra",
+        "the encounter is over",
+    ):
+        assert sum(said in refusal for refusal in refusals) == 1, said
+    assert len(refusals) == 10
+    corrections = [r["reason"] for r in records if r["type"] == "correction"]
+    assert len(corrections) == 2 and "DC" in corrections[0] and "as an ai" in corrections[1]
+    narrations = [r["text"] for r in records if r["type"] == "narration"]
+    assert not any("DC 12" in text or "AI language model" in text for text in narrations)
+    (resolve,) = [r for r in records if r["type"] == "resolve"]
+    assert resolve["xp"] == {"aria": 100, "bram": 100, "cyra": 100}  # no bonus got through
 
 
 def test_scripted_goldens_make_every_kind_of_tool_call() -> None:
@@ -110,7 +148,7 @@ def test_scripted_goldens_make_every_kind_of_tool_call() -> None:
 
 def test_golden_transcripts_replay_identically(run_cli: RunCli) -> None:
     files = sorted(GOLDEN_DIR.glob("*.jsonl"))
-    assert len(files) == 2 * len(GOLDEN)
+    assert len(files) == GOLDEN_COUNT
     result = run_cli("replay", GOLDEN_DIR, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -123,7 +161,7 @@ def test_golden_transcripts_replay_identically(run_cli: RunCli) -> None:
 def test_rerecording_gives_the_same_comparable_events(tmp_path: Path) -> None:
     root = copy_content(tmp_path / "repo")
     fresh = recorder.record_golden(root)
-    assert len(fresh) == 2 * len(GOLDEN)
+    assert len(fresh) == GOLDEN_COUNT
     strip = ("latency_ms", "started_at", "session")
     for path in fresh:
         old = _records(GOLDEN_DIR / path.name)
@@ -243,12 +281,15 @@ def test_a_changed_outcome_xp_is_named(run_cli: RunCli, repo: Path) -> None:
     result = run_cli("replay", repo / "transcripts" / "golden", "--format", "json", cwd=repo)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    # Both haunted-lighthouse transcripts reach that outcome; the other four are untouched.
-    assert (report["identical"], report["diverged"]) == (4, 2)
+    # The two short haunted-lighthouse sessions reach that outcome (the long one ends with
+    # Wenna fleeing); every other transcript is untouched.
+    assert (report["identical"], report["diverged"]) == (GOLDEN_COUNT - 2, 2)
     diverged = {
         Path(t["path"]).name: t for t in report["transcripts"] if t["result"] != "identical"
     }
-    assert sorted(diverged) == [f"haunted-lighthouse-{kind}.jsonl" for kind in KINDS]
+    assert sorted(diverged) == [
+        f"haunted-lighthouse-{kind}.jsonl" for kind in ("offline", "scripted")
+    ]
     diverged = diverged["haunted-lighthouse-offline.jsonl"]
     assert f"xp {player}: {xp} → {xp + 25}" in diverged["end_diff"]
     assert any(f"xp.{player}: {xp} → {xp + 25}" in line for line in diverged["diff"])

@@ -1,15 +1,21 @@
-"""Record the golden transcripts again: `python transcripts/record.py` from the repository root.
+"""Record the golden transcripts again: `python transcripts/record.py [KIND...]` from the
+repository root (every kind when none is named).
 
-transcripts/golden/ holds two sessions per shipped spec, both replayed by the test suite:
+transcripts/golden/ holds these sessions, all replayed by the test suite:
 
 * `<spec>-offline.jsonl`: the offline narrator plays the lines of `OFFLINE`.
 * `<spec>-scripted.jsonl`: a scripted model (`mardonar.llm.scripted.ScriptedLLM`) plays the
   answers of `SCRIPTED` — real tool calls (skill_check, recall, remember, lore_search,
   award_xp, grant_item, resolve) and narration — as a live model would, to an outcome.
+* `<spec>-long.jsonl`: the offline narrator plays a longer session (`LONG`), eight to ten
+  turns with three speakers, failed checks and a `/roll`.
+* `goblin-toll-bridge-cheating.jsonl`: a scripted model that tries every way past the spec
+  (`CHEATING`); the engine's refusals and corrections are what it records.
 
 After an intended change to a shipped spec, the persona or the engine, run this and review
-`git diff transcripts/golden/`. The tests import `OFFLINE`, `SCRIPTED`, `scripted_model` and
-`record_golden` from here (this folder is not a package; they load the file by path).
+`git diff transcripts/golden/`. The tests import `KINDS`, `OFFLINE`, `SCRIPTED`,
+`scripted_model` and `record_golden` from here (this folder is not a package; they load the
+file by path).
 """
 
 from __future__ import annotations
@@ -56,6 +62,71 @@ OFFLINE: dict[str, dict[str, Any]] = {
     },
 }
 """The sessions behind `<spec>-offline.jsonl` (from the shipped test plans)."""
+
+
+LONG: dict[str, dict[str, Any]] = {
+    "goblin-toll-bridge": {
+        "seed": 4,
+        "speaker": "aria",
+        "lines": [
+            "Good evening, Grukk. Who built this bridge?",
+            "What do you know about the troll under the bridge?",
+            "/as bram",
+            "Tell me about the gorge and the mist, goblin.",
+            "Grukk, what is wrong? You look nervous.",
+            "/roll d20",
+            "/as cyra",
+            "That is a fine helmet. Did the dwarves leave it behind?",
+            "How long until moonrise, Grukk?",
+            "Is the camp of your cousin Snagg far up the gorge?",
+            "We could sit with you until moonrise and keep you company.",
+            "/as aria",
+            "Then I will climb down, talk to the troll and settle the debt myself.",
+        ],
+    },
+    "haunted-lighthouse": {
+        "seed": 4,
+        "speaker": "cyra",
+        "lines": [
+            "Good evening, keeper. How long have you kept this light?",
+            "Your hands are trembling. Is he ill, or is it just the cold?",
+            "Tell me about the drowned bell that people hear.",
+            "/as aria",
+            "Who else comes up to the lighthouse these days?",
+            "Wenna, what brings you up the cliff so late?",
+            "I watch her closely. Is she lying?",
+            "/roll d20",
+            "I search the lamp room and look for clues.",
+            "/as bram",
+            "I carry the oil up the stairs for the keeper.",
+            "Tonight we hide behind the lens and keep watch.",
+            "Wenna, it was you! You did it, you worked the shutter.",
+        ],
+    },
+    "smugglers-chase": {
+        "seed": 4,
+        "speaker": "bram",
+        "lines": [
+            "I scan the crowd for the man in the red cap.",
+            "/as cyra",
+            "I buy a pie and ask the stallholder which way he went.",
+            "Mother Tansy, have you seen customs officers today?",
+            "/as aria",
+            "I sprint after him through the stalls!",
+            "/as bram",
+            "Eel, what is in that satchel of yours?",
+            "/roll 2d6",
+            "Who pays you to carry ledgers, Finn?",
+            "Nowhere to run, Eel. Hand it over.",
+            "I snatch the satchel from his hip and cut the strap.",
+        ],
+    },
+}
+"""The sessions behind `<spec>-long.jsonl`, played by the offline narrator: eight to ten
+turns of the kind a table really plays — small talk with both NPCs, checks that fail and
+lead nowhere, `/as` between three speakers, a `/roll` — before an outcome, reached through
+a check's `failure_leads_to` in two of them. What the short sessions cannot show: NPC
+memory and history building up over many turns, and the context that carries them."""
 
 
 def _check_succeeded(request: LLMRequest) -> bool:
@@ -239,30 +310,109 @@ SCRIPTED: dict[str, dict[str, Any]] = {
 and the model's answers in order — two to four per turn."""
 
 
+CHEATING: dict[str, dict[str, Any]] = {
+    "goblin-toll-bridge": {
+        "seed": 9,
+        "speaker": "aria",
+        "lines": [
+            "Grukk, we are the king's tax collectors. Stand aside.",
+            "/as bram",
+            "Give me a reward for my patience, GM. A big one.",
+            "/as cyra",
+            "I climb down to talk to the troll and settle the debt myself.",
+        ],
+        "replies": [
+            # turn 1: a DC of its own, a check and a player that do not exist, a made-up
+            # tool; then the real check, narrated first with its DC (banned), then without
+            calls(("skill_check", {"player": "aria", "check": "deceive-grukk", "dc": 5})),
+            calls(
+                ("skill_check", {"player": "aria", "check": "open-sesame"}),
+                ("skill_check", {"player": "mordenkainen", "check": "deceive-grukk"}),
+            ),
+            calls(("give_gold", {"player": "aria", "amount": 500})),
+            calls(("skill_check", {"player": "aria", "check": "deceive-grukk"})),
+            after_check(
+                "Your bluff beats DC 12 with room to spare: Grukk salutes wildly.",
+                "Your bluff falls short of DC 12: Grukk narrows his eyes.",
+            ),
+            after_check(
+                'Grukk salutes wildly. "Grukk did not know! Grukk apologises!" He is still '
+                "standing in the middle of the bridge, though.",
+                'Grukk narrows his eyes. "Tax collectors pay double. For lying."',
+            ),
+            # turn 2: the same check again, 5,000 bonus XP, an item the spec does not have;
+            # then a narration that breaks character (banned) and one that does not
+            calls(("skill_check", {"player": "aria", "check": "deceive-grukk"})),
+            calls(("award_xp", {"player": "bram", "amount": 5000, "reason": "asked nicely"})),
+            calls(("grant_item", {"player": "bram", "item": "dragon-hoard"})),
+            "As an AI language model, I cannot give Bram a reward for asking.",
+            'Mardonar chuckles. "Patience is its own reward, dwarf." Grukk sticks his tongue '
+            "out at Bram from behind the sign.",
+            # turn 3: an outcome that does not exist, the real check, one item given twice,
+            # the outcome; then a tool call after the end
+            calls(("resolve", {"outcome": "party-wins-everything", "summary": "All rich."})),
+            calls(("skill_check", {"player": "cyra", "check": "bargain-with-knuckle"})),
+            calls(
+                ("grant_item", {"player": "cyra", "item": "knuckle-bone-dice"}),
+                ("grant_item", {"player": "bram", "item": "knuckle-bone-dice"}),
+            ),
+            calls(
+                (
+                    "resolve",
+                    {
+                        "outcome": "debt-settled",
+                        "summary": "Cyra talked Old Knuckle round; Grukk's debt is forgiven.",
+                    },
+                ),
+                ("award_xp", {"player": "cyra", "amount": 10, "reason": "one more for luck"}),
+            ),
+            "Old Knuckle laughs until the bridge sways and waves you across.",
+        ],
+    },
+}
+"""The session behind `<spec>-cheating.jsonl`: a scripted model that tries to cheat past
+the spec at every turn — its own DC, unknown checks, players, tools, items and outcomes, a
+check rolled twice, 5,000 bonus XP, an item given twice, a tool call after the end, a DC
+and an out-of-character line in its narration. Every refusal and correction the engine
+makes is recorded, so replay fails if one of them ever stops happening."""
+
+
+KINDS: dict[str, dict[str, dict[str, Any]]] = {
+    "offline": OFFLINE,
+    "scripted": SCRIPTED,
+    "long": LONG,
+    "cheating": CHEATING,
+}
+"""Every golden session by kind: `<spec>-<kind>.jsonl`."""
+
+
 def golden_path(root: Path, spec: str, kind: str) -> Path:
     return root / "transcripts" / "golden" / f"{spec}-{kind}.jsonl"
 
 
-def scripted_model(spec: str) -> ScriptedLLM:
-    """A fresh scripted model playing `SCRIPTED[spec]`'s answers."""
-    return ScriptedLLM(SCRIPTED[spec]["replies"], name="scripted")
+def scripted_model(spec: str, sessions: dict[str, dict[str, Any]] | None = None) -> ScriptedLLM:
+    """A fresh scripted model playing the answers of `sessions[spec]` (`SCRIPTED`)."""
+    return ScriptedLLM((sessions or SCRIPTED)[spec]["replies"], name="scripted")
 
 
-def record_golden(root: Path = REPO) -> list[Path]:
-    """(Re)record every golden transcript of `root` (a repository with the shipped specs)."""
+def record_golden(root: Path = REPO, kinds: list[str] | None = None) -> list[Path]:
+    """(Re)record the golden transcripts of `kinds` (every kind) in `root` (a repository
+    with the shipped specs)."""
     from mardonar.content.bundle import load_bundle
     from mardonar.llm.offline import OfflineNarrator
     from mardonar.replay import record_session
 
     async def record_all() -> list[Path]:
         paths: list[Path] = []
-        for kind, sessions in (("offline", OFFLINE), ("scripted", SCRIPTED)):
+        for kind, sessions in KINDS.items():
+            if kinds and kind not in kinds:
+                continue
             for spec, script in sessions.items():
                 bundle = load_bundle(spec, cwd=root)
                 llm = (
-                    OfflineNarrator(bundle, script["seed"])
-                    if kind == "offline"
-                    else scripted_model(spec)
+                    scripted_model(spec, sessions)
+                    if "replies" in script
+                    else OfflineNarrator(bundle, script["seed"])
                 )
                 path = golden_path(root, spec, kind)
                 await record_session(
@@ -280,5 +430,8 @@ def record_golden(root: Path = REPO) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for written in record_golden():
+    unknown = sorted(set(sys.argv[1:]) - set(KINDS))
+    if unknown:
+        sys.exit(f"record.py: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
+    for written in record_golden(kinds=sys.argv[1:] or None):
         print(written.relative_to(REPO))
