@@ -77,6 +77,10 @@ def publishing_for() -> Session | None:
     return _publishing_for.get()
 
 
+def _digest(data: str) -> bytes:
+    return hashlib.blake2b(data.encode(), digest_size=16).digest()
+
+
 def _adopt(session: Session, source: Session) -> None:
     """Make `session` (the object the front end holds) a copy of `source`, in place."""
     transcript = session.transcript  # this process's file, whoever saved last
@@ -138,6 +142,9 @@ class Engine:
         records them only."""
         self.last_built: BuiltContext | None = None
         """Exactly what the model was sent on the last turn (the TUI's context inspector)."""
+        self._saved: dict[str, tuple[bytes, tuple[int, Status, int]]] = {}
+        """Per session, the digest of the JSON this engine last saved and the turn, status
+        and rolls in it: what `_catch_up` finds when nobody else has written since."""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -163,8 +170,10 @@ class Engine:
             # Expired (Redis' sliding TTL) while this process kept it: it is saved again.
             await self._save(session, expected_turn=None)
             return
-        current = Session.model_validate_json(stored.data)
         mine = (session.turn, session.status, session.rolls)
+        if self._saved.get(session.id) == (_digest(stored.data), mine):
+            return  # the store holds what this engine last saved, and so does `session`
+        current = Session.model_validate_json(stored.data)
         if (current.turn, current.status, current.rolls) == mine:
             return
         _adopt(session, current)
@@ -196,14 +205,18 @@ class Engine:
         )
 
     async def _save(self, session: Session, *, expected_turn: int | None) -> None:
+        data = session.model_dump_json()
+        state = (session.turn, session.status, session.rolls)
+        self._saved.pop(session.id, None)  # unknown until the store has taken it
         await self.store.save_session(
             session.id,
             spec_id=session.spec_id,
             status=session.status.value,
             turn=session.turn,
-            data=session.model_dump_json(),
+            data=data,
             expected_turn=expected_turn,
         )
+        self._saved[session.id] = (_digest(data), state)
 
     async def _finish(
         self, session: Session, *, outcome_id: str | None, narrative: str, reason: str, turn: int
