@@ -338,6 +338,21 @@ def test_the_cache_really_serves_unchanged_files(
     assert second.findings == first.findings
 
 
+def test_a_save_leaves_no_temporary_file_and_sweeps_abandoned_ones(
+    repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed mid-save (SIGKILL: no clean-up runs) leaves a temporary file; the
+    next save an hour later removes it. One that may be another process's save is kept."""
+    monkeypatch.setenv("MARDONAR_CACHE_DIR", str(cache))
+    cache.mkdir(parents=True)
+    abandoned, recent = cache / ".lint-cache-abandoned", cache / ".lint-cache-in-progress"
+    for path in (abandoned, recent):
+        path.write_text('{"version": "0", "entr', encoding="utf-8")
+    os.utime(abandoned, (os.path.getmtime(abandoned) - 7200,) * 2)
+    run_lint([repo / "specs"])
+    assert sorted(p.name for p in cache.glob("*lint-cache*")) == [recent.name, "lint-cache.json"]
+
+
 def test_a_cache_written_by_other_lint_code_is_not_used(
     repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -419,13 +420,37 @@ class ResultCache:
             merged.setdefault(key, value)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lint-cache-")
+            _sweep_abandoned(self.path.parent)
+            handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=_TEMP_PREFIX)
+        except OSError:
+            return  # a cache that cannot be written only costs speed next time
+        try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump({"version": cache_version(), "entries": merged}, out)
             os.replace(tmp, self.path)
-        except OSError:
-            return  # a cache that cannot be written only costs speed next time
+        except BaseException as error:  # Ctrl-C mid-write too: no half-written file left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(error, OSError):
+                return
+            raise
         self._entries, self._fresh = merged, False
+
+
+_TEMP_PREFIX = ".lint-cache-"
+_ABANDONED_AFTER_S = 3600
+
+
+def _sweep_abandoned(folder: Path) -> None:
+    """Remove temporary cache files over an hour old: what a process killed mid-save
+    (SIGKILL, a power cut) left behind, which no later save would ever replace."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(_TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > _ABANDONED_AFTER_S:
+                        os.unlink(entry.path)
 
 
 def _parse_cache(text: str | None) -> dict[str, dict[str, object]]:
