@@ -33,7 +33,9 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
             continue
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write `text` to `path` whole or not at all. `durable`: flushed to disk before the
+    rename (a cache that can be rebuilt skips that)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = _create_temporary(path)
     try:
@@ -41,7 +43,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             data = memoryview(text.encode("utf-8"))
             while data:
                 data = data[os.write(handle, data) :]
-            os.fsync(handle)
+            if durable:
+                os.fsync(handle)
         finally:
             os.close(handle)
         os.replace(tmp, path)

@@ -19,12 +19,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mardonar.content.lint.runner import cache_dir, cache_version
 from mardonar.content.yamlpos import load_yaml
+from mardonar.files import atomic_write_text
 
 __all__ = ["MAX_ENTRIES", "load_plain", "parse_cache_dir"]
 
@@ -57,17 +57,8 @@ def _keep(path: Path, data: Any) -> None:
     if json.loads(encoded) != data:  # an integer key would come back as a string
         return
     with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(encoded)
-            # No fsync: a torn entry is unreadable JSON, which is parsed again.
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # Not durable: an entry lost or torn by a power cut is unreadable JSON, parsed again.
+        atomic_write_text(path, encoded, durable=False)
         _prune(path.parent)
 
 
