@@ -11,9 +11,10 @@ Everything is reproducible: run `i` of seed `S` draws from `random.Random(f"{S}:
 is itself deterministic. An engine error is reported with its run's seed, so
 `--seed S --runs i+1` replays it.
 
-Each run is a fresh session in a throwaway data folder (its own SQLite file: session ids
-are per-second timestamps, so many runs sharing one database would collide), so explore
-never touches the user's data and writes no transcript.
+Each run is a fresh session with its own store and memory, private SQLite databases in RAM
+(session ids are per-second timestamps, so many runs sharing one database would collide;
+the memory starts as a copy of one image with the lore indexed), and its files in a
+throwaway folder, so explore never touches the user's data and writes no transcript.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ class SpecReport:
 
 
 def _scratch() -> str | None:
-    """Where run databases go: RAM (/dev/shm) when there is one, since every save commits
-    and the data is thrown away; else the system temp folder."""
+    """Where the runs' files (summaries, tally) go: RAM (/dev/shm) when there is one, since
+    they are thrown away; else the system temp folder."""
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
@@ -168,8 +169,11 @@ class LineMaker:
         return player, text[0].upper() + text[1:]
 
 
-async def play_one(bundle: Bundle, run: int, seed: int, max_turns: int, folder: Path) -> RunResult:
-    """One playthrough in `folder` (its own database); exceptions become errors, not crashes."""
+async def play_one(
+    bundle: Bundle, run: int, seed: int, max_turns: int, folder: Path, memory_image: bytes
+) -> RunResult:
+    """One playthrough with its own store and memory (private databases in RAM, the memory
+    a copy of `memory_image`) and files in `folder`; exceptions become errors, not crashes."""
     from mardonar.engine.loop import Engine
     from mardonar.llm.offline import OfflineNarrator
     from mardonar.memory.sqlite import SqliteMemory
@@ -179,9 +183,8 @@ async def play_one(bundle: Bundle, run: int, seed: int, max_turns: int, folder: 
     result = RunResult(run=run, seed=session_seed)
     maker = LineMaker(bundle)
     data = folder / f"run-{run}"
-    database = data / "mardonar.db"
-    store = SqliteStore(database)
-    memory = SqliteMemory(database)
+    store = SqliteStore.in_memory()
+    memory = SqliteMemory.in_memory(memory_image)
     engine = Engine(
         bundle,
         llm=OfflineNarrator(bundle, seed=session_seed),
@@ -221,10 +224,14 @@ async def explore_bundle(
     limit = bundle.spec.limits.max_turns
     if max_turns is not None:
         limit = min(limit, max_turns)
+    from mardonar.memory.sqlite import SqliteMemory
+
     results: list[RunResult] = []
+    # Every run starts from the same migrated memory with the lore indexed.
+    image = await SqliteMemory.lore_image(bundle.lore)
     with tempfile.TemporaryDirectory(prefix="mardonar-explore-", dir=_scratch()) as tmp:
         for run in range(runs):
-            results.append(await play_one(bundle, run, seed, limit, Path(tmp)))
+            results.append(await play_one(bundle, run, seed, limit, Path(tmp), image))
     outcomes = Counter(r.outcome for r in results if r.outcome)
     checks = Counter(name for r in results for name in set(r.checks))
     return SpecReport(

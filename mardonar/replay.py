@@ -484,11 +484,7 @@ class ReplayRun:
         # The specs of one repository share its lore, hence its memory image.
         key = bundle.lore if bundle is not None else ()
         if key not in self._memory_images:
-            memory = SqliteMemory.in_memory()
-            if bundle is not None:
-                await memory.index_lore(bundle.lore)
-            self._memory_images[key] = memory.image()
-            await memory.close()
+            self._memory_images[key] = await SqliteMemory.lore_image(key)
         return self._memory_images[key]
 
 

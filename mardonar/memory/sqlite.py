@@ -239,6 +239,17 @@ class SqliteMemory(SqliteBacked):
                 conn.execute("DELETE FROM lore_index")
                 conn.execute("INSERT INTO lore_index (digest) VALUES (?)", (digest,))
 
+    @classmethod
+    async def lore_image(cls, lore: Iterable[Lore]) -> bytes:
+        """The migrated memory with `lore` indexed, as an image for `in_memory`: what a run
+        of many throwaway sessions over one repository (replay, explore) starts each from."""
+        memory = cls.in_memory()
+        try:
+            await memory.index_lore(lore)
+            return memory.image()
+        finally:
+            await memory.close()
+
     async def search_lore(self, query: str, limit: int = 3) -> list[LoreHit]:
         """Lore matching any word of `query`: files whose title or keywords match first, then
         by bm25 with the title and keywords weighted up."""
