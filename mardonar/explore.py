@@ -221,11 +221,11 @@ async def explore_bundle(
     bundle: Bundle, *, runs: int, seed: int, max_turns: int | None = None
 ) -> SpecReport:
     """Play `runs` sessions of one spec and summarise them."""
+    from mardonar.memory.sqlite import SqliteMemory
+
     limit = bundle.spec.limits.max_turns
     if max_turns is not None:
         limit = min(limit, max_turns)
-    from mardonar.memory.sqlite import SqliteMemory
-
     results: list[RunResult] = []
     # Every run starts from the same migrated memory with the lore indexed.
     image = await SqliteMemory.lore_image(bundle.lore)
