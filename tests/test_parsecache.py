@@ -28,6 +28,7 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _entries() -> list[Path]:
     folder = parse_cache_dir()
+    assert folder is not None
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
@@ -97,3 +98,22 @@ def test_the_cache_keeps_at_most_its_bound(monkeypatch: pytest.MonkeyPatch) -> N
     assert 5 <= len(_entries()) <= 6
     assert load_plain("n: 10\n") == {"n": 10}
     assert load_plain("n: 0\n") == {"n": 0}  # a pruned one is simply parsed again
+
+
+def test_without_a_home_directory_nothing_is_cached_and_everything_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOME unset for a user with no passwd entry (some containers): Path.home() raises."""
+    from mardonar.content.bundle import load_bundle
+    from mardonar.content.lint.runner import run_lint
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("MARDONAR_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert parse_cache_dir() is None
+    assert load_plain("a: 1\n") == {"a": 1}
+    assert run_lint([REPO / "specs"]).errors == 0
+    assert load_bundle("goblin-toll-bridge", cwd=REPO).spec.id == "goblin-toll-bridge"

@@ -178,7 +178,9 @@ def test_the_lint_cache_is_found_in_any_layout(
     assert second.findings == first.findings
     assert second.cached == second.files - len(SPECS)  # test plans are never cached
     # Rewritten by someone else (indented): read whole, with the same hits.
-    cache = cache_dir() / "lint-cache.json"
+    folder = cache_dir()
+    assert folder is not None
+    cache = folder / "lint-cache.json"
     cache.write_text(json.dumps(json.loads(cache.read_text("utf-8")), indent=2), "utf-8")
     third = run_lint([repo / "specs", repo / "persona.yaml", repo / "lore"])
     assert (third.cached, third.findings) == (second.cached, first.findings)

@@ -32,16 +32,21 @@ MAX_ENTRIES = 2000
 """Entries kept (a few KB each): every edited version of every file loaded adds one."""
 
 
-def parse_cache_dir() -> Path:
-    return cache_dir() / "parsed"
+def parse_cache_dir() -> Path | None:
+    """The cache's folder; None where there is no cache folder at all (`cache_dir`)."""
+    folder = cache_dir()
+    return folder / "parsed" if folder is not None else None
 
 
 def load_plain(text: str) -> Any:
     """`load_yaml(text, positions=False).data`, from the cache when this text was parsed
     before. Raises `YamlSyntaxError` as `load_yaml` does for text that is not YAML."""
+    folder = parse_cache_dir()
+    if folder is None:
+        return load_yaml(text, positions=False).data
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16)
     digest.update(cache_version().encode())
-    path = parse_cache_dir() / f"{digest.hexdigest()}.json"
+    path = folder / f"{digest.hexdigest()}.json"
     with contextlib.suppress(OSError, ValueError):
         return json.loads(path.read_bytes())
     data = load_yaml(text, positions=False).data

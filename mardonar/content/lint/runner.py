@@ -298,11 +298,19 @@ def _lint_chunk(chunk: list[tuple[Job, Context]]) -> list[FileResult]:
 # --------------------------------------------------------------------------- cache
 
 
-def cache_dir() -> Path:
+def cache_dir() -> Path | None:
+    """Where lint's results and the parse cache live; None (no caching) where no folder
+    can be named: no MARDONAR_CACHE_DIR or XDG_CACHE_HOME, and no home directory (HOME
+    unset for a user with no passwd entry, as in some containers)."""
     configured = os.environ.get("MARDONAR_CACHE_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
     return Path(base) / "mardonar"
 
 
@@ -490,10 +498,11 @@ def run_lint(
                 )
             contexts[job.root] = memo.contexts[shared]
 
-    if not use_cache:
+    folder = cache_dir() if use_cache else None
+    if folder is None:
         cache = ResultCache(None)
     else:
-        path = cache_dir() / "lint-cache.json"
+        path = folder / "lint-cache.json"
         if memo.cache is None or memo.cache.path != path:
             memo.cache = ResultCache(path)
         cache = memo.cache
