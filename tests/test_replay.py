@@ -49,7 +49,6 @@ def load_recorder() -> ModuleType:
 
 
 recorder = load_recorder()
-GOLDEN: dict[str, dict[str, Any]] = recorder.OFFLINE
 KINDS: dict[str, dict[str, dict[str, Any]]] = recorder.KINDS
 GOLDEN_COUNT = sum(len(sessions) for sessions in KINDS.values())
 
