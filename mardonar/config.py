@@ -46,8 +46,12 @@ _URL_SCHEMES: dict[str, tuple[str, ...]] = {
 _FIXES: dict[str, str] = {
     "discord_client_id": "set it to the application id from the Discord developer portal",
     "discord_guild_id": "set it to the server (guild) id, or leave it empty",
-    "discord_allowed_channels": "set it to channel ids separated by commas",
-    "discord_allowed_users": "set it to user ids separated by commas",
+    "discord_allowed_channels": (
+        "set it to channel ids separated by commas (right-click a channel, Copy Channel ID)"
+    ),
+    "discord_allowed_users": (
+        "set it to user ids separated by commas (right-click a user, Copy User ID)"
+    ),
     "litellm_base_url": "set it to a URL such as http://localhost:4000/v1",
     "ollama_base_url": "set it to a URL such as http://localhost:11434/v1",
     "graphmcp_url": "set it to a URL such as http://localhost:8000/mcp",
@@ -182,6 +186,17 @@ class Settings(BaseSettings):
         """`"123, 456,"` → `["123", "456"]`; blanks between commas are dropped."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("discord_allowed_channels", "discord_allowed_users")
+    @classmethod
+    def _snowflakes(cls, value: list[str]) -> list[str]:
+        """Ids, not names: `general` or `bob` would never match a message, and the bot used
+        to die on it at the first message with a ValueError from int()."""
+        names = [part for part in value if not part.isdigit()]
+        if names:
+            shown = ", ".join(repr(name) for name in names[:3])
+            raise ValueError(f"has {shown}, which is not a Discord id (digits only)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -171,6 +171,8 @@ def test_out_of_range_value_from_dotenv_says_so(workdir: Path) -> None:
         ("REDIS_URL", "localhost:6379", "is not a URL starting with redis://"),
         ("LITELLM_BASE_URL", "localhost:4000", "is not a URL starting with http://"),
         ("DISCORD_GUILD_ID", "my-server", "is not a Discord id"),
+        ("DISCORD_ALLOWED_CHANNELS", "general", "has 'general', which is not a Discord id"),
+        ("DISCORD_ALLOWED_USERS", "123,bob", "has 'bob', which is not a Discord id"),
         ("MARDONAR_CONTEXT_BUDGET", "lots", "is not a whole number"),
         ("MARDONAR_LLM_TIMEOUT", "0", "is below 1"),
     ],

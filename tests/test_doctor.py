@@ -575,6 +575,17 @@ def test_a_bad_setting_is_one_line(run_cli: RunCli) -> None:
     assert len(lines) == 1 and lines[0].startswith("mardonar: REDIS_URL="), result.stderr
 
 
+@pytest.mark.parametrize("name", ["DISCORD_ALLOWED_CHANNELS", "DISCORD_ALLOWED_USERS"])
+def test_a_channel_or_user_name_instead_of_an_id_is_caught(run_cli: RunCli, name: str) -> None:
+    """`general` used to pass doctor, then kill `serve discord` with a ValueError."""
+    result = run_cli("doctor", env={name: "general"})
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mardonar: {name}='general'"), result.stderr
+    assert "not a Discord id" in lines[0]
+
+
 # ---------------------------------------------------------------------- the Redis fixture
 
 
