@@ -72,6 +72,7 @@ _FIXES: dict[str, str] = {
     "mardonar_batch_window": "set it to a number of seconds between 0 and 60",
     "mardonar_rate_limit": "set it to a whole number of messages per minute (1 to 1000)",
     "data_dir": "set it to a directory path",
+    "mardonar_health_host": "set it to an address such as 127.0.0.1, or 0.0.0.0 in a container",
 }
 
 
@@ -159,6 +160,9 @@ class Settings(BaseSettings):
     """Discord: seconds of quiet that close a burst of player messages into one turn."""
     mardonar_rate_limit: int = Field(default=10, ge=1, le=1000)
     """Discord: most messages one user may send into an encounter per minute."""
+    mardonar_health_host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the `--health-port` server listens on: loopback by default, since /metrics
+    names every spec and session count; a container sets 0.0.0.0 to publish the port."""
 
     # ------------------------------------------------------------------ validators
 

@@ -218,6 +218,8 @@ def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(
         stderr = Stderr(process)
         started = json.loads(stderr.wait_for("health server on port"))
         port = int(started["msg"].split("port ")[1].split()[0])
+        # Loopback unless MARDONAR_HEALTH_HOST says otherwise: /metrics is not for the world.
+        assert f"port {port} of 127.0.0.1 " in started["msg"]
         body: dict[str, object] = {}
         for _ in range(300):  # until the gateway session is ready (a few seconds)
             try:

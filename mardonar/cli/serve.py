@@ -16,6 +16,12 @@ def _discord(
         max=65535,
         help="Serve /healthz, /readyz and /metrics on this port (default: off).",
     ),
+    health_host: str | None = typer.Option(
+        None,
+        "--health-host",
+        help="Address the health server listens on (default: MARDONAR_HEALTH_HOST, "
+        "127.0.0.1; 0.0.0.0 in the container).",
+    ),
     discord_api: str | None = typer.Option(
         None, "--discord-api", hidden=True, help="Discord REST base URL (a proxy, or tests)."
     ),
@@ -35,7 +41,13 @@ def _discord(
 
     settings = load_settings()
     code = asyncio.run(
-        serve(settings, health_port=health_port, api_base=discord_api, gateway=discord_gateway)
+        serve(
+            settings,
+            health_port=health_port,
+            health_host=health_host or settings.mardonar_health_host,
+            api_base=discord_api,
+            gateway=discord_gateway,
+        )
     )
     raise typer.Exit(code)
 

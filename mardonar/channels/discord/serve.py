@@ -85,6 +85,7 @@ async def serve(
     settings: Settings,
     *,
     health_port: int | None = None,
+    health_host: str = "127.0.0.1",
     api_base: str | None = None,
     gateway: str | None = None,
     cwd: Path | None = None,
@@ -115,6 +116,7 @@ async def serve(
                 gateway=bot.gateway_ready, store=bot.store_reachable, accepting=inflight.ready
             ),
             metrics=metrics,
+            host=health_host,
             redact=Redactor(secrets_for(settings)),
         )
         if health_port is not None
@@ -124,7 +126,11 @@ async def serve(
         async with bot, GracefulShutdown(inflight, on_stop=bot.close):
             if health is not None:
                 await health.start()
-                log.info("health server on port %d (/healthz, /readyz, /metrics)", health.port)
+                log.info(
+                    "health server on port %d of %s (/healthz, /readyz, /metrics)",
+                    health.port,
+                    health.host,
+                )
             try:
                 await bot.start(token)
             finally:
