@@ -386,7 +386,8 @@ def test_the_turn_limit_ends_unresolved(run_cli: RunCli, repo: Path, tmp_path: P
 
 
 def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    # A deep DATA_DIR, as on a fresh clone under a long home: its path once wrapped the table.
+    data = tmp_path / ("a-folder-with-a-long-name-" * 5) / "data"
     env = {"DATA_DIR": str(data)}
     empty = run_cli("tally", cwd=repo, env=env)
     assert empty.returncode == 0, empty.stderr
@@ -405,6 +406,7 @@ def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
 
     table = run_cli("tally", cwd=repo, env=env)
     assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0] == f"Runs per spec in {data / 'tally.json'}:"
     rows = {
         cells[0]: cells[1]
         for line in table.stdout.splitlines()

@@ -27,7 +27,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"Runs per spec ({settings.data_dir / TALLY_FILE})")
+        # The path on a line of its own, never wrapped: as a table title it was centred and
+        # broken over lines once longer than the table (any deep DATA_DIR).
+        typer.echo(f"Runs per spec in {settings.data_dir / TALLY_FILE}:")
+        table = Table()
         table.add_column("spec")
         table.add_column("runs", justify="right")
         for spec_id, runs in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
