@@ -351,6 +351,32 @@ def test_long_narration_is_split_at_paragraphs(tmp_path: Path, fake_api: FakeDis
     asyncio.run(scenario())
 
 
+def test_narration_can_ping_the_encounters_players_and_nobody_else(
+    tmp_path: Path, fake_api: FakeDiscord
+) -> None:
+    """The model's text is posted: `<@id>` of any member used to notify them."""
+    llm = quiet_llm(f"<@{STRANGER}>, <@{ARIA}> and @everyone hear Grukk laugh.")
+
+    async def scenario() -> None:
+        async with open_table(fake_api, *paths(tmp_path), llm) as table:
+            await table.register(ARIA, "Aria Swiftwind")
+            await table.register(BRAM, "Bram Ironfoot")  # registered, not in this encounter
+            thread_id = await table.start()
+            opening = fake_api.posted(thread_id)
+            await table.say(thread_id, (ARIA, "I listen."))
+            (narration,) = [
+                body
+                for body in fake_api.posted(thread_id)
+                if "Grukk laugh" in (body.get("content") or "")
+            ]
+            assert narration["allowed_mentions"] == {"parse": [], "users": [ARIA]}
+            # Before anyone played, nobody at all.
+            assert all(body["allowed_mentions"]["parse"] == [] for body in opening)
+            assert all(not body["allowed_mentions"].get("users") for body in opening)
+
+    asyncio.run(scenario())
+
+
 def test_rolls_are_compact_lines(tmp_path: Path, fake_api: FakeDiscord) -> None:
     llm = ScriptedLLM(
         [

@@ -89,7 +89,7 @@ class PlayCog(commands.Cog):
                 await channel.send(
                     f"{message.author.mention}, register your character with `/character set` "
                     "first; messages before that are not played.",
-                    allowed_mentions=discord.AllowedMentions(users=True),
+                    allowed_mentions=discord.AllowedMentions(users=[message.author]),
                 )
             return
         if not self.limiter.allow(message.author.id):
