@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -158,6 +159,35 @@ def test_sync_refuses_a_client_id_of_another_application(
         env={"DISCORD_TOKEN": TOKEN, "DISCORD_CLIENT_ID": str(APP_ID)},
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_an_unreachable_discord_is_one_line_saying_the_bot_exits(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """It said "the bot retries on its own" and exited, naming ClientConnectorError, after
+    a JSON log line: two lines, one of them untrue."""
+    with socket.socket() as closed:  # bound, never listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        result = run_cli(
+            "serve",
+            "discord",
+            "--discord-api",
+            f"http://127.0.0.1:{port}/api/v10",
+            "--discord-gateway",
+            f"ws://127.0.0.1:{port}/",
+            cwd=copy_content(tmp_path / "content"),
+            env={
+                "DISCORD_TOKEN": TOKEN,
+                "DISCORD_ALLOWED_CHANNELS": str(PLAY_CHANNEL),
+                "DATA_DIR": str(tmp_path / "data"),
+            },
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "mardonar: cannot reach Discord: connection refused; check this host's network, DNS "
+        "and firewall (the bot exits; compose and systemd start it again)"
+    ]
 
 
 def test_sync_without_a_token(run_cli: RunCli) -> None:

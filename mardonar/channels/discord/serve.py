@@ -39,6 +39,18 @@ NO_INTENT = (
 )
 
 
+def unreachable(error: BaseException) -> str:
+    """The one line for a Discord that cannot be reached at start-up, in the operator's words
+    ("connection refused", "unknown host"), never the client library's class names."""
+    from mardonar.doctor import connect_reason
+
+    reason = "no answer" if isinstance(error, TimeoutError) else connect_reason(error)
+    return (
+        f"cannot reach Discord: {reason}; check this host's network, DNS and firewall "
+        "(the bot exits; compose and systemd start it again)"
+    )
+
+
 def checked_token(settings: Settings) -> str:
     """The bot token, or a `UsageError` (exit 2) saying what is wrong with it."""
     from mardonar.doctor import bot_token_problem
@@ -141,8 +153,8 @@ async def serve(
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(NO_INTENT) from None
     except (aiohttp.ClientConnectionError, TimeoutError) as error:
-        raise UserError(
-            f"cannot reach Discord ({type(error).__name__}): check the network and DNS of "
-            "this host; the bot retries on its own once connected"
-        ) from None
+        # Only start-up gets here: once connected, discord.py reconnects by itself. Waiting
+        # here would hide a wrong DNS or firewall behind a silent bot, so it says why and
+        # exits; compose (restart: unless-stopped) or systemd starts it again.
+        raise UserError(unreachable(error)) from None
     return 0
