@@ -386,7 +386,9 @@ def test_the_turn_limit_ends_unresolved(run_cli: RunCli, repo: Path, tmp_path: P
 
 
 def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    # A DATA_DIR path longer than the 80 columns of a piped terminal: the output must not
+    # change with the path's length (a fresh clone under a long path once broke this test).
+    data = tmp_path / ("long-data-dir-" * 8) / "data"
     env = {"DATA_DIR": str(data)}
     empty = run_cli("tally", cwd=repo, env=env)
     assert empty.returncode == 0, empty.stderr
@@ -405,13 +407,13 @@ def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
 
     table = run_cli("tally", cwd=repo, env=env)
     assert table.returncode == 0, table.stderr
-    rows = {
-        cells[0]: cells[1]
-        for line in table.stdout.splitlines()
-        if len(cells := re.findall(r"[\w-]+", line)) == 2
-    }
+    # The file named whole on the first line, then the table and nothing else.
+    first, *rest = table.stdout.splitlines()
+    assert first == f"Runs per spec, from {data / 'tally.json'}:", table.stdout
+    rows = {cells[0]: cells[1] for line in rest if len(cells := re.findall(r"[\w-]+", line)) == 2}
     assert rows.pop("spec") == "runs", table.stdout  # the column headers
     assert rows == {SPEC: "2", "smugglers-chase": "1", "total": "3"}, table.stdout
+    assert str(data) not in "\n".join(rest), table.stdout
     as_json = run_cli("tally", "--json", cwd=repo, env=env)
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == {SPEC: 2, "smugglers-chase": 1}
