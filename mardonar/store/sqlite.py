@@ -28,7 +28,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,14 +251,20 @@ class SqliteStore(SqliteBacked):
     # ------------------------------------------------------------------------ sessions
 
     @asynccontextmanager
-    async def turn_lock(self, session_id: str) -> AsyncIterator[None]:
+    async def turn_lock(
+        self, session_id: str, *, on_wait: Callable[[str], None] | None = None
+    ) -> AsyncIterator[None]:
         """One turn of a session at a time within this process.
 
         Another process on the same file is kept out by the compare-and-set on the turn
         number in `save_session` (the embedded store is one machine's, not a cluster's).
+        Nothing of this lock is in the file, so a process that dies (even SIGKILLed) leaves
+        none behind: the kernel drops its SQLite file locks with it.
         """
         locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_turn_locks", {})
         lock = locks.setdefault(session_id, asyncio.Lock())
+        if lock.locked() and on_wait is not None:
+            on_wait(f"waiting for the turn this process is playing in session {session_id}")
         async with lock:
             yield
 
