@@ -510,3 +510,43 @@ def test_a_corrupt_database_is_the_one_to_move_aside(
     line = one_line_error(result)
     assert line.endswith("move it aside to start afresh"), line
     assert f"{data / 'mardonar.db'} is not a usable Mardonar database" in line
+
+
+# --------------------------------------------------------------------------- NPC memory
+
+
+def test_npc_memory_of_earlier_playtests_is_said_and_fresh_memory_starts_clean(
+    run_cli: RunCli, repo: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    said = ["Fine. We pay the toll."]
+
+    def normal(out: str) -> str:
+        return STAMP.sub("<stamp>", out)
+
+    first = play(run_cli, repo, data, SPEC, "--seed", "5", lines=said)
+    assert first.returncode == 0 and "★ Outcome: paid-toll" in first.stdout
+    assert "NPC memory" not in first.stdout  # nothing earlier to remember
+
+    second = play(run_cli, repo, data, SPEC, "--seed", "5", lines=said)
+    assert second.returncode == 0, second.stderr
+    (note,) = [line for line in second.stdout.splitlines() if "NPC memory" in line]
+    assert re.fullmatch(
+        r"  · NPC memory: \d+ facts? from 1 earlier session of this spec remembered "
+        r"\(--fresh-memory to start clean\)",
+        note,
+    ), note
+
+    fresh = play(run_cli, repo, data, SPEC, "--seed", "5", "--fresh-memory", lines=said)
+    assert fresh.returncode == 0, fresh.stderr
+    (clean,) = [line for line in fresh.stdout.splitlines() if "NPC memory" in line]
+    assert re.fullmatch(
+        r"  · NPC memory: starting clean \(--fresh-memory\); \d+ facts? from 2 earlier "
+        r"sessions of this spec kept, not recalled",
+        clean,
+    ), clean
+    # Apart from that line, the same playtest as the first.
+    assert normal(fresh.stdout.replace(clean + "\n", "")) == normal(first.stdout)
+    # And nothing was deleted: a later session without the flag still remembers both.
+    later = play(run_cli, repo, data, SPEC, "--seed", "5", lines=["/quit"])
+    assert "from 2 earlier sessions of this spec remembered" in later.stdout
