@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        # The path on a line of its own, never wrapped: as a table title it was centred and
-        # broken over lines once longer than the table (any deep DATA_DIR).
-        typer.echo(f"Runs per spec in {settings.data_dir / TALLY_FILE}:")
+        # The file's path on a line of its own, never wrapped: as the table's title Rich
+        # wrapped a long DATA_DIR across lines, so the output changed with the path's length.
+        typer.echo(f"Runs per spec, from {settings.data_dir / TALLY_FILE}:")
         table = Table()
         table.add_column("spec")
         table.add_column("runs", justify="right")

@@ -53,7 +53,7 @@ from mardonar.llm.base import (
     asked_digest,
 )
 from mardonar.memory.base import NewMemory, remember_all
-from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
+from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -386,7 +386,9 @@ class Engine:
         store and ends with one EngineError saying why; the process plays on."""
         before = session.model_dump_json()  # 4x cheaper than a deep copy; parsed only if needed
         try:
-            async with self.store.turn_lock(session.id):
+            async with NotingTurnLock(self.store, session.id) as lock:
+                async for waiting in lock.waiting():  # why nothing happens yet, as it waits
+                    yield self._publish_for(session, Notice(turn=session.turn, text=waiting))
                 await self._catch_up(session)
                 async for event in self._turn(session, lines):
                     yield self._publish_for(session, event)
