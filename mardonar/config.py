@@ -148,8 +148,9 @@ class Settings(BaseSettings):
     mardonar_session_ttl: int = Field(default=43_200, ge=60, le=30 * 86_400)
     """Seconds a Redis session lives after its last write (sliding; default 12 hours)."""
     mardonar_turn_lock_timeout: float = Field(default=180.0, ge=5, le=3600)
-    """Seconds a session's turn lock is held before it expires unless extended; above the
-    worst LLM latency (a running turn keeps extending it)."""
+    """Seconds a turn waits for another turn of the same session before giving up; above
+    the worst LLM latency. The lock itself lasts 30 s (or this, if shorter), renewed while
+    its turn runs, and a lock whose process is gone is taken over at once (docs/redis.md)."""
     mardonar_ingest_maxlen: int = Field(default=10_000, ge=100, le=10_000_000)
     """Approximate cap on the GRAPHMCP_INGEST_STREAM Redis stream (XADD MAXLEN ~)."""
     mardonar_graphmcp_tools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
