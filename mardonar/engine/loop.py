@@ -388,7 +388,8 @@ class Engine:
         try:
             async with NotingTurnLock(self.store, session.id) as lock:
                 async for waiting in lock.waiting():  # why nothing happens yet, as it waits
-                    yield self._publish_for(session, Notice(turn=session.turn, text=waiting))
+                    notice = Notice(turn=session.turn, text=waiting, data={"waiting": True})
+                    yield self._publish_for(session, notice)
                 await self._catch_up(session)
                 async for event in self._turn(session, lines):
                     yield self._publish_for(session, event)

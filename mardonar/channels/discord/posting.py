@@ -77,17 +77,22 @@ async def archive_thread(bot: discord.Client, thread_id: int) -> None:
         log.warning("could not archive thread %s: %s", thread_id, error.text)
 
 
-async def deliver(
-    bot: MardonarBot, channel: Messageable, encounter: Encounter, events: list[Event]
-) -> None:
-    """Show one turn's events in the thread; a finished encounter is then retired and its
-    thread archived and locked."""
+async def show(channel: Messageable, encounter: Encounter, events: list[Event]) -> None:
+    """Post events of `encounter` in its thread."""
     names = {c.player: c.name for c in encounter.engine.bundle.party.characters}
     item_names = {item.id: item.name for item in encounter.content.spec.items}
     posts = posts_for(
         events, names=names, item_names=item_names, title=encounter.content.spec.title
     )
     await send_posts(channel, posts, players=names)
+
+
+async def deliver(
+    bot: MardonarBot, channel: Messageable, encounter: Encounter, events: list[Event]
+) -> None:
+    """Show one turn's events in the thread; a finished encounter is then retired and its
+    thread archived and locked."""
+    await show(channel, encounter, events)
     if encounter.over:
         await bot.desk.retire(encounter)
         bot.encounters_changed()
