@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from mardonar.engine.bounds import (
     MAX_PLAYER_LINE_CHARS,
     bound_call,
-    bound_text,
     bound_player_line,
+    bound_text,
     fit_turn,
     result_message,
 )
