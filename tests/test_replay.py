@@ -116,6 +116,7 @@ def test_the_cheating_golden_records_every_refusal_and_correction() -> None:
         "unknown tool 'give_gold'",
         "already rolled 'deceive-grukk' and it is not repeatable",
         "bonus XP for Bram Ironfoot is limited to 30 by the spec",
+        "not run: at most 8 tool calls are run per reply",
         "unknown item 'dragon-hoard'",
         "unknown outcome 'party-wins-everything'",
         "bargain-with-knuckle succeeding (not rolled yet)",
@@ -125,7 +126,7 @@ def test_the_cheating_golden_records_every_refusal_and_correction() -> None:
         "the encounter is over",
     ):
         assert sum(said in refusal for refusal in refusals) == 1, said
-    assert len(refusals) == 13
+    assert len(refusals) == 14
     corrections = [r["reason"] for r in records if r["type"] == "correction"]
     assert len(corrections) == 2 and "DC" in corrections[0] and "as an ai" in corrections[1]
     narrations = [r["text"] for r in records if r["type"] == "narration"]

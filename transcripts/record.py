@@ -337,10 +337,14 @@ CHEATING: dict[str, dict[str, Any]] = {
                 "standing in the middle of the bridge, though.",
                 'Grukk narrows his eyes. "Tax collectors pay double. For lying."',
             ),
-            # turn 2: the same check again, 5,000 bonus XP, an item the spec does not have;
+            # turn 2: the same check again, 5,000 bonus XP in a flood of twelve calls (eight
+            # run, the ninth refused, the rest dropped), an item the spec does not have;
             # then a narration that breaks character (banned) and one that does not
             calls(("skill_check", {"player": "aria", "check": "deceive-grukk"})),
-            calls(("award_xp", {"player": "bram", "amount": 5000, "reason": "asked nicely"})),
+            calls(
+                ("award_xp", {"player": "bram", "amount": 5000, "reason": "asked nicely"}),
+                *[("remember", {"npc": "grukk", "fact": "Bram wants a reward."})] * 11,
+            ),
             calls(("grant_item", {"player": "bram", "item": "dragon-hoard"})),
             "As an AI language model, I cannot give Bram a reward for asking.",
             'Mardonar chuckles. "Patience is its own reward, dwarf." Grukk sticks his tongue '
@@ -381,7 +385,8 @@ CHEATING: dict[str, dict[str, Any]] = {
 }
 """The session behind `<spec>-cheating.jsonl`: a scripted model that tries to cheat past
 the spec at every turn — its own DC, unknown checks, players, tools, items and outcomes, a
-check rolled twice, 5,000 bonus XP, an outcome resolved before its check, outcomes' items
+check rolled twice, 5,000 bonus XP, twelve calls in one reply, an outcome resolved before
+its check, outcomes' items
 granted by hand, a tool call after the end, a DC and an out-of-character line in its
 narration. Every refusal and correction the engine
 makes is recorded, so replay fails if one of them ever stops happening."""
