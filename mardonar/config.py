@@ -61,6 +61,7 @@ _FIXES: dict[str, str] = {
     "log_level": "set it to debug, info, warning or error",
     "mardonar_context_budget": "set it to a whole number of tokens between 500 and 1000000",
     "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
+    "mardonar_max_tool_calls": "set it to a whole number between 1 and 50",
     "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
     "mardonar_tool_mode": "set it to native or json",
     "mardonar_session_ttl": "set it to a whole number of seconds between 60 and 2592000",
@@ -140,6 +141,9 @@ class Settings(BaseSettings):
     """Token budget of the context built for each turn; older turns are summarised to fit."""
     mardonar_max_tool_rounds: int = Field(default=4, ge=0, le=20)
     """Most tool-call rounds in one turn before a final call without tools."""
+    mardonar_max_tool_calls: int = Field(default=8, ge=1, le=50)
+    """Most tool calls run from one model reply; the next one is refused (the model is told)
+    and any after it are dropped, so one reply cannot run hundreds of checks or rolls."""
     mardonar_llm_timeout: float = Field(default=60.0, ge=1, le=3600)
     """Seconds to wait for one LLM call before it counts as failed (then retry/fallback)."""
     mardonar_tool_mode: Literal["native", "json"] = "native"

@@ -98,6 +98,7 @@ def open_runtime(
         data_dir=folder,
         context_budget=settings.mardonar_context_budget,
         max_tool_rounds=settings.mardonar_max_tool_rounds,
+        max_tool_calls=settings.mardonar_max_tool_calls,
         subscribers=subscribers,
         relay=open_relay(settings),
     )
