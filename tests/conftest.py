@@ -25,28 +25,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from mardonar.config import Settings  # noqa: E402  (after the path is set)
+
 SETTINGS_NAMES = (
-    "DISCORD_TOKEN",
-    "DISCORD_CLIENT_ID",
-    "DISCORD_GUILD_ID",
-    "DISCORD_ALLOWED_CHANNELS",
-    "DISCORD_ALLOWED_USERS",
-    "LITELLM_BASE_URL",
-    "LITELLM_API_KEY",
-    "LITELLM_MODEL",
-    "OLLAMA_BASE_URL",
-    "OLLAMA_MODEL",
-    "GRAPHMCP_URL",
-    "GRAPHMCP_SCORE_THRESHOLD",
-    "GRAPHMCP_INGEST_STREAM",
-    "REDIS_URL",
-    "VTT_RELAY_URL",
-    "DATA_DIR",
-    "LOG_LEVEL",
-    "MARDONAR_CONTEXT_BUDGET",
-    "MARDONAR_MAX_TOOL_ROUNDS",
-    "MARDONAR_LLM_TIMEOUT",
-    "MARDONAR_TOOL_MODE",
+    *(name.upper() for name in Settings.model_fields),
     "MARDONAR_CACHE_DIR",
     "MARDONAR_DEBUG",
 )

@@ -644,6 +644,7 @@ async def open_table(
     seed: int = 7,
     watch_content: bool = False,
     metrics: Metrics | None = None,
+    max_tool_calls: int = 8,
 ) -> AsyncIterator[Table]:
     """A bot logged in to `discord`, in the fake guild, playing `root`'s content with `llm`.
     `root` is a content repository (tests.engine_helpers.copy_content)."""
@@ -659,6 +660,7 @@ async def open_table(
         data_dir=data_dir,
         mardonar_batch_window=batch_window,
         mardonar_rate_limit=rate_limit,
+        mardonar_max_tool_calls=max_tool_calls,
     )
     previous = Route.BASE
     Route.BASE = discord.url

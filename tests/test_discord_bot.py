@@ -405,6 +405,22 @@ def test_a_turn_waiting_for_the_lock_says_so_in_the_thread_before_it_plays(
     asyncio.run(scenario())
 
 
+def test_the_bot_runs_at_most_max_tool_calls_a_reply(tmp_path: Path, fake_api: FakeDiscord) -> None:
+    """MARDONAR_MAX_TOOL_CALLS reaches the bot's engines, not only `mardonar play`'s."""
+    flood = ScriptedReply(tool_calls=[("roll", {"expression": "d6", "reason": "x"})] * 5)
+    llm = quiet_llm(flood, "Grukk counts the dice.")
+
+    async def scenario() -> None:
+        async with open_table(fake_api, *paths(tmp_path), llm, max_tool_calls=2) as table:
+            await table.register(ARIA, "Aria Swiftwind")
+            thread_id = await table.start()
+            await table.say(thread_id, (ARIA, "Roll for me."))
+            rolls = [text for text in fake_api.texts(thread_id) if "🎲" in text]
+            assert rolls and sum(text.count("🎲") for text in rolls) == 2, rolls
+
+    asyncio.run(scenario())
+
+
 def test_rolls_are_compact_lines(tmp_path: Path, fake_api: FakeDiscord) -> None:
     llm = ScriptedLLM(
         [

@@ -216,6 +216,7 @@ class MardonarBot(commands.Bot):
             content_for=library.get,
             context_budget=settings.mardonar_context_budget,
             max_tool_rounds=settings.mardonar_max_tool_rounds,
+            max_tool_calls=settings.mardonar_max_tool_calls,
             subscribers=self._engine_subscribers,
             relay=open_relay(settings),
         )

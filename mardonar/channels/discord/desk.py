@@ -87,6 +87,7 @@ class Desk:
         content_for: Callable[[str], Bundle],
         context_budget: int = 6000,
         max_tool_rounds: int = 4,
+        max_tool_calls: int = 8,
         subscribers: Callable[[Engine], list[Subscriber]] | None = None,
         relay: ItemRelay | None = None,
     ) -> None:
@@ -97,6 +98,7 @@ class Desk:
         self.content_for = content_for
         self.context_budget = context_budget
         self.max_tool_rounds = max_tool_rounds
+        self.max_tool_calls = max_tool_calls
         self.subscribers = subscribers
         """Extra subscribers for each new engine (the metrics)."""
         self.relay = relay
@@ -116,6 +118,7 @@ class Desk:
             data_dir=self.data_dir,
             context_budget=self.context_budget,
             max_tool_rounds=self.max_tool_rounds,
+            max_tool_calls=self.max_tool_calls,
             relay=self.relay,
         )
         if self.subscribers is not None:
