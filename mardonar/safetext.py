@@ -33,6 +33,7 @@ runs to the end of the text: it is dropped rather than shown half."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 controls but tab (0x09) and newline (0x0a), DEL, and the C1 range."""
 
+
 def safe(text: str) -> str:
     """`text` without escape sequences and control characters (newline and tab kept)."""
     if not _CONTROL.search(text):  # the common case: nothing to do, no copy
