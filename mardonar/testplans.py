@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mardonar.content.models import CheckExpectation, TestCase, TestPlan
-from mardonar.content.repo import SPECS_DIR, find_root
+from mardonar.content.repo import SPECS_DIR, find_root, require_inside
 from mardonar.errors import UsageError
 
 if TYPE_CHECKING:
@@ -96,9 +96,9 @@ def discover_plans(paths: Sequence[Path], cwd: Path) -> list[Path]:
             )
             if not inside:
                 raise UsageError(f"{given}: no test plans (*.test.yaml) in it", exit_code=2)
-            plans.update(dict.fromkeys(p.resolve() for p in inside))
+            plans.update(dict.fromkeys(p.absolute() for p in inside))
         elif is_plan(given):
-            plans[given.resolve()] = None
+            plans[given.absolute()] = None
         else:
             raise UsageError(
                 f"{given}: not a test plan (its name must end in .test.yaml)", exit_code=2
@@ -130,7 +130,8 @@ def load_plan(path: Path) -> LoadedPlan:
             f"{_display(path)}: no persona.yaml in its folder or any folder above it",
             exit_code=2,
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = require_inside(root, path, _display(path)).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
     return LoadedPlan(path, _display(path), TestPlan.model_validate(data), root)
 
 
