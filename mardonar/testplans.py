@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mardonar.content.lint.rules import PLAN_COMMANDS
 from mardonar.content.models import CheckExpectation, TestCase, TestPlan
 from mardonar.content.repo import SPECS_DIR, find_root, require_inside
 from mardonar.errors import UsageError
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 PLAN_SUFFIXES = (".test.yaml", ".test.yml")
-SUPPORTED_COMMANDS = ("/as", "/roll", "/end")
+SUPPORTED_COMMANDS = PLAN_COMMANDS
 
 MakeLLM = Callable[["Bundle", int], "LLM"]
 """Builds the model for one case from the bundle and the case's seed."""
@@ -169,6 +170,7 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
     """Play `case` on a real engine in a temporary data folder, as `mardonar play` would:
     `/as NAME` switches the speaker, `/roll [DICE]` rolls, `/end` ends the encounter; lines
     after the encounter is over are not played."""
+    from mardonar.engine.dice import DiceError
     from mardonar.engine.events import Event, Narration
     from mardonar.engine.loop import Engine
     from mardonar.engine.session import Status
@@ -217,7 +219,10 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
                     elif session.status is not Status.active:
                         break
                     elif name == "/roll":
-                        await engine.player_roll(session, speaker, rest.strip() or "d20")
+                        try:
+                            await engine.player_roll(session, speaker, rest.strip() or "d20")
+                        except DiceError as error:  # lint says so first; a case fails here
+                            raise CaseError(f"line {number}: {line}: {error}") from None
                     else:
                         await engine.end(session)
                     continue

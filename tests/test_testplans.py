@@ -306,3 +306,43 @@ def test_unsupported_commands_and_unknown_speakers_fail_the_case() -> None:
     assert len(who.failures) == 1 and who.failures[0].startswith("error: no party member 'nobody'")
     # /end ends the encounter: status ended, no outcome (which is what an empty expect wants).
     assert end.passed and end.got is not None and end.got.status == "ended"
+
+
+def test_a_roll_over_the_dice_bounds_is_a_lint_error(run_cli: RunCli, repo: Path) -> None:
+    """`/roll 1000d6` once passed lint and then ended `mardonar test` in an internal
+    DiceError: the real dice parser checks it, with its bounds, and so does an unknown
+    command."""
+    plan = {
+        "spec": "goblin-toll-bridge",
+        "cases": [{"name": "huge", "lines": ["Hello", "/roll 1000d6", "/status"]}],
+    }
+    _write_plan(repo, "dice.test.yaml", plan)
+    result = run_cli("test", cwd=repo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("specs/dice.test.yaml:7:5: error[M203] cases[0].lines[1]: bad dice ")
+    assert "at most 100 dice in total (got 1000)" in lines[0]
+    assert lines[1] == (
+        "specs/dice.test.yaml:8:5: error[M203] cases[0].lines[2]: /status is not supported in "
+        "a test plan (supported: /as, /roll, /end)"
+    )
+    assert "internal error" not in result.stderr
+
+
+def test_a_roll_over_the_dice_bounds_fails_its_case_when_played() -> None:
+    """Played without lint (as the runner can be), the case fails; the run goes on."""
+    plan = TestPlan.model_validate(
+        {
+            "spec": "goblin-toll-bridge",
+            "cases": [
+                {"name": "huge", "lines": ["/roll 1000d6"]},
+                {"name": "fine", "lines": ["/roll 2d6", "/end"], "expect": {"status": "ended"}},
+            ],
+        }
+    )
+    loaded = load_plan(REPO / "specs" / "goblin-toll-bridge.test.yaml")
+    loaded.plan = plan
+    huge, fine = run(run_plans([loaded])).results
+    [failure] = huge.failures
+    assert failure.startswith("error: line 1: /roll 1000d6: bad dice expression '1000d6'")
+    assert fine.passed
