@@ -87,6 +87,43 @@ def test_help_texts_keep_their_placeholders() -> None:
     assert exposed == []
 
 
+def _every_command_path() -> list[list[str]]:
+    import typer.main
+
+    from mardonar.cli import app
+
+    def walk(command: object, path: list[str]) -> list[list[str]]:
+        subs = getattr(command, "commands", {})
+        return [path, *[p for name, sub in subs.items() for p in walk(sub, [*path, name])]]
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_help_shows_flags_without_a_type_and_arguments_as_in_the_docstrings() -> None:
+    """Typer 0.2x wrote `--version <bool>` (a flag takes no value) and `{spec}` in the usage
+    line, where the docstrings say SPEC: every command's help, the way click shows it."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from mardonar.cli import app
+
+    runner = CliRunner()
+    usages: dict[str, str] = {}
+    for path in _every_command_path():
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        [usage] = [line.strip() for line in result.output.splitlines() if "Usage:" in line]
+        assert "{" not in usage, (path, usage)
+        usages[" ".join(path)] = re.sub(r"\s+", " ", usage)
+    assert usages["play"] == "Usage: mardonar play [OPTIONS] SPEC"
+    assert usages["lint"] == "Usage: mardonar lint [OPTIONS] [PATHS]..."
+    assert usages["replay"] == "Usage: mardonar replay [OPTIONS] PATHS..."
+    version = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "100"}).output
+    assert re.search(r"--version +Print the version and exit", version), version
+
+
 def test_new_spec_writes_a_valid_spec(run_cli: RunCli, tmp_repo: Path) -> None:
     result = run_cli("new", "spec", "misty-crossroads", cwd=tmp_repo)
 
