@@ -265,7 +265,12 @@ PLAN_CASES = _plan_cases()
 def test_every_shipped_spec_has_a_test_plan() -> None:
     planned = {p.name.removesuffix(".test.yaml") for p in _test_plans()}
     specs = {yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in _spec_files()}
-    assert specs <= planned, f"specs without a test plan: {sorted(specs - planned)}"
+    missing = sorted(specs - planned)
+    assert not missing, (
+        f"specs without a test plan: {missing}; write specs/<id>.test.yaml for each "
+        "(docs/test-plans.md; `mardonar new spec ID` writes one with every new spec), "
+        "then check it with `mardonar test specs/<id>.test.yaml`"
+    )
 
 
 @pytest.mark.parametrize(
