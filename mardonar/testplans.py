@@ -107,6 +107,39 @@ def discover_plans(paths: Sequence[Path], cwd: Path) -> list[Path]:
     return list(plans)
 
 
+def untested_specs(paths: Sequence[Path], cwd: Path) -> list[Path]:
+    """The specs of the folders `discover_plans` searched (specs/ of the repository by
+    default, each folder given) that have no test plan beside them (`<id>.test.yaml`):
+    `mardonar test` names each as skipped rather than pass over it in silence."""
+    from mardonar.content.lint.runner import classify
+
+    if paths:
+        folders = [given for given in paths if given.is_dir()]
+    else:
+        root = find_root(cwd)
+        folders = [root / SPECS_DIR] if root is not None else []
+    found: dict[Path, None] = {}
+    for folder in folders:
+        walk = folder.rglob if paths else folder.glob
+        for path in sorted([*walk("*.yaml"), *walk("*.yml")]):
+            if any(part.startswith(".") for part in path.parts[-2:]):
+                continue
+            if classify(path) != "spec" or ".eval." in path.name:
+                continue
+            if not any(path.with_name(path.stem + s).is_file() for s in PLAN_SUFFIXES):
+                found[path.absolute()] = None
+    return list(found)
+
+
+def skipped_line(spec: Path) -> str:
+    """`specs/x.yaml SKIPPED (no test plan: write specs/x.test.yaml …)`, as pytest says
+    skipped: the spec is not a failure, only untested."""
+    plan = spec.with_name(spec.stem + PLAN_SUFFIXES[0])
+    return (
+        f"{_display(spec)} SKIPPED (no test plan: write {_display(plan)}, see docs/test-plans.md)"
+    )
+
+
 def lint_plans(plans: Iterable[Path]) -> list[Finding]:
     """Lint errors in the plans (schema and references to the spec and party)."""
     from mardonar.content.lint.runner import run_lint
@@ -347,6 +380,8 @@ class PlanRun:
     results: list[CaseResult] = field(default_factory=list)
     deselected: int = 0
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+    """The specs searched that have no test plan (shown paths)."""
 
     @property
     def passed(self) -> int:
@@ -357,15 +392,21 @@ class PlanRun:
         return sum(1 for r in self.results if not r.passed)
 
     def summary(self) -> str:
-        """`11 passed, 0 failed in 0.84s` (`, N deselected` before `in` with -k)."""
+        """`11 passed, 0 failed in 0.84s` (`, N skipped` for specs without a plan, then
+        `, N deselected` with -k, before `in`)."""
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
         deselected = f", {self.deselected} deselected" if self.deselected else ""
-        return f"{self.passed} passed, {self.failed} failed{deselected} in {self.seconds:.2f}s"
+        return (
+            f"{self.passed} passed, {self.failed} failed{skipped}{deselected} "
+            f"in {self.seconds:.2f}s"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "failed": self.failed,
             "deselected": self.deselected,
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 4),
             "cases": [r.to_dict() for r in self.results],
         }
@@ -383,12 +424,14 @@ async def run_plans(
     keyword: str | None = None,
     make_llm: MakeLLM = offline_llm,
     on_result: Callable[[CaseResult], None] | None = None,
+    untested: Sequence[Path] = (),
 ) -> PlanRun:
-    """Run every selected case of `plans` in order; `on_result` sees each result as it ends."""
+    """Run every selected case of `plans` in order; `on_result` sees each result as it ends.
+    `untested`: the specs searched that have no plan (`untested_specs`), counted skipped."""
     from mardonar.content.bundle import load_bundle
 
     started = time.perf_counter()
-    run = PlanRun()
+    run = PlanRun(skipped=[_display(spec) for spec in untested])
     bundles: dict[tuple[Path, str], Bundle] = {}
     for loaded in plans:
         for case in loaded.plan.cases:

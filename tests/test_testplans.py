@@ -20,7 +20,9 @@ from mardonar.testplans import load_plan, play_case, run_plans, unmet
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, bundle, copy_content, run
 
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) deselected)? in \d+\.\d\ds$")
+SUMMARY = re.compile(
+    r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?(?:, (\d+) deselected)? in \d+\.\d\ds$"
+)
 PLAN_HEADER = "# yaml-language-server: $schema=../schemas/testplan.schema.json\n"
 
 
@@ -188,11 +190,34 @@ def test_a_plan_with_lint_errors_runs_nothing_and_exits_2(run_cli: RunCli, repo:
     ]
 
 
+def test_a_spec_without_a_test_plan_is_named_skipped_not_failed(
+    run_cli: RunCli, repo: Path
+) -> None:
+    """Passed over in silence before: one SKIPPED line naming the plan to write, counted in
+    the summary and the JSON report; the run still passes."""
+    text = (repo / "specs" / "goblin-toll-bridge.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: goblin-toll-bridge", "id: lonely-bridge", 1)
+    (repo / "specs" / "lonely-bridge.yaml").write_text(text, encoding="utf-8")
+    result = run_cli("test", "-k", "toll", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "specs/lonely-bridge.yaml SKIPPED (no test plan: write specs/lonely-bridge.test.yaml, "
+        "see docs/test-plans.md)"
+    )
+    assert sum("SKIPPED" in line for line in lines) == 1  # the specs with a plan are not
+    summary = SUMMARY.match(lines[-1])
+    assert summary and summary.group(3) == "1", lines[-1]
+    report = json.loads(run_cli("test", "--format", "json", "-k", "toll", cwd=repo).stdout)
+    assert report["skipped"] == ["specs/lonely-bridge.yaml"]
+
+
 def test_json_format(run_cli: RunCli, repo: Path) -> None:
     result = run_cli("test", "--format", "json", "-k", "toll", cwd=repo)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"passed", "failed", "deselected", "seconds", "cases"}
+    assert set(report) == {"passed", "failed", "deselected", "skipped", "seconds", "cases"}
+    assert report["skipped"] == []
     assert report["failed"] == 0 and report["passed"] == len(report["cases"]) >= 1
     assert report["passed"] + report["deselected"] == len(_shipped_cases())
     case = report["cases"][0]

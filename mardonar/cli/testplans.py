@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
             load_plan,
             offline_llm,
             run_plans,
+            skipped_line,
+            untested_specs,
         )
 
         as_json = output is TextOrJson.json
@@ -86,8 +88,14 @@ def register(app: typer.Typer) -> None:
             for failure in result.failures:
                 typer.echo(f"    {failure}")
 
+        untested = untested_specs(list(paths or []), Path.cwd())
+        if not as_json:
+            for spec in untested:
+                typer.echo(skipped_line(spec))
         make_llm = {GmModel.offline: offline_llm}[model]
-        run = asyncio.run(run_plans(loaded, keyword=keyword, make_llm=make_llm, on_result=show))
+        run = asyncio.run(
+            run_plans(loaded, keyword=keyword, make_llm=make_llm, on_result=show, untested=untested)
+        )
         if as_json:
             typer.echo(json.dumps(run.to_dict(), indent=2, ensure_ascii=False))
         else:
