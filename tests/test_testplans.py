@@ -212,6 +212,31 @@ def test_a_spec_without_a_test_plan_is_named_skipped_not_failed(
     assert report["skipped"] == ["specs/lonely-bridge.yaml"]
 
 
+def test_control_characters_in_a_plan_never_reach_the_terminal(run_cli: RunCli, repo: Path) -> None:
+    """A case name and a phrase carrying a window-title escape, an erase and a C1 CSI are
+    shown as escapes in the text report and escaped in the JSON one."""
+    plan = {
+        "spec": "goblin-toll-bridge",
+        "cases": [
+            {
+                "name": "pwn \x1b]0;pwned\x07 \x1b[2J \x9b31m",
+                "seed": 1,
+                "lines": ["Hello there."],
+                "expect": {"narration_contains": ["\x1b[?1049h nowhere"]},
+            }
+        ],
+    }
+    _write_plan(repo, "evil.test.yaml", plan)
+    text = run_cli("test", "specs/evil.test.yaml", cwd=repo)
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text.stdout), repr(text.stdout)
+    assert "pwn \\x1b]0;pwned\\x07 \\x1b[2J \\x9b31m FAILED" in text.stdout
+    report = run_cli("test", "specs/evil.test.yaml", "--format", "json", cwd=repo)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", report.stdout), repr(report.stdout)
+    [case] = json.loads(report.stdout)["cases"]
+    assert case["name"] == plan["cases"][0]["name"]  # type: ignore[index]
+
+
 def test_json_format(run_cli: RunCli, repo: Path) -> None:
     result = run_cli("test", "--format", "json", "-k", "toll", cwd=repo)
     assert result.returncode == 0, result.stderr
