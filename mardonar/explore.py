@@ -257,7 +257,21 @@ async def explore_bundle(
 
 
 def spec_targets(args: Sequence[str], cwd: Path) -> list[str]:
-    """Spec ids or paths; a directory stands for its specs (*.yaml, not *.test.yaml)."""
+    """Spec ids or paths; a directory stands for its specs (*.yaml, not *.test.yaml).
+    No argument stands for the specs/ of the repository around `cwd`, as `mardonar lint`
+    and `mardonar test` default to the repository."""
+    if not args:
+        from mardonar.content.repo import SPECS_DIR, find_root
+        from mardonar.errors import UsageError
+
+        root = find_root(cwd)
+        if root is None:
+            raise UsageError(
+                f"no persona.yaml in {cwd} or any folder above it: run `mardonar explore` "
+                "inside a Mardonar repository or name the specs to explore",
+                exit_code=2,
+            )
+        args = [str(root / SPECS_DIR)]
     targets: list[str] = []
     for arg in args:
         path = Path(arg)

@@ -18,14 +18,15 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mardonar.content.repo import find_root
-from mardonar.errors import UsageError
+from mardonar.errors import UsageError, UserError
+from mardonar.safetext import visible
 from mardonar.transcript import event_record, read_transcript
 
 if TYPE_CHECKING:
@@ -83,11 +84,27 @@ class ReplayResult:
     """Turns where the engine asked the model something the cassette had no answer for."""
     error: str | None = None
     """Why the transcript could not be replayed to its end (its worker process died)."""
+    unreadable: str | None = None
+    """Why the transcript could not be replayed at all: `FILE:LINE: what is wrong` (a bad
+    line, or a spec that cannot be loaded). The other transcripts of the run are still
+    replayed; the run exits 2."""
     seconds: float = 0.0
 
     @property
     def identical(self) -> bool:
-        return self.turn is None and not self.end_diff and not self.misses and not self.error
+        return (
+            self.turn is None
+            and not self.end_diff
+            and not self.misses
+            and not self.error
+            and not self.unreadable
+        )
+
+    @property
+    def verdict(self) -> str:
+        if self.unreadable:
+            return "unreadable"
+        return "identical" if self.identical else "diverged"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,13 +112,14 @@ class ReplayResult:
             "spec": self.spec,
             "seed": self.seed,
             "turns": self.turns,
-            "result": "identical" if self.identical else "diverged",
+            "result": self.verdict,
             "notes": self.notes,
             "turn": self.turn,
             "diff": self.diff,
             "end_diff": self.end_diff,
             "misses": self.misses,
             "error": self.error,
+            "unreadable": self.unreadable,
             "seconds": round(self.seconds, 4),
         }
 
@@ -498,21 +516,27 @@ def load_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], Bundl
     """The records of a transcript and the bundle of its spec; UsageError (exit 2) when the
     transcript cannot be read or its spec cannot be loaded."""
     records, spec, root = read_header(path, run)
-    return records, run.bundle(spec, root)
+    try:
+        return records, run.bundle(spec, root)
+    except UsageError as error:  # the header's line names the spec that cannot be loaded
+        raise UsageError(f"{display_path(path)}:1: {error}", exit_code=2) from None
+
+
+def unreadable(path: Path, error: UserError) -> ReplayResult:
+    """The result of a transcript that could not be replayed at all."""
+    return ReplayResult(path=display_path(path), spec="", seed=0, turns=0, unreadable=str(error))
 
 
 def read_header(path: Path, run: ReplayRun) -> tuple[list[dict[str, Any]], str, Path]:
     """The records of a transcript, its spec id and the repository to load it from;
     UsageError (exit 2) when the transcript cannot be read."""
     shown = display_path(path)
-    records = without_refused(list(read_transcript(path)))
+    records = without_refused(list(read_transcript(path)))  # each line checked: its schema
     if not records:
         raise UsageError(f"{shown}: an empty transcript (no complete header line)", exit_code=2)
-    header = records[0]
-    spec = header.get("spec")
-    seed = header.get("seed")
-    if not isinstance(spec, str) or not isinstance(seed, int):
-        raise UsageError(f"{shown}:1: the header has no spec id or seed", exit_code=2)
+    spec = str(records[0]["spec"])  # a slug (the header's schema): an id, never a path
+    if records[0].get("seed") is None:
+        raise UsageError(f"{shown}:1: the header has no seed; replay needs one", exit_code=2)
     root = run.root_of(path.parent) or run.root_of(run.cwd or Path.cwd())
     if root is None:
         raise UsageError(
@@ -588,9 +612,13 @@ async def play_actions(
 
 
 async def replay_one(run: ReplayRun, path: Path) -> ReplayResult:
-    """Replay one transcript strictly within `run`."""
+    """Replay one transcript strictly within `run`; one that cannot be read, or whose spec
+    cannot be loaded, is an `unreadable` result."""
     started = time.perf_counter()
-    records, bundle = load_header(path, run)
+    try:
+        records, bundle = load_header(path, run)
+    except UsageError as error:
+        return unreadable(path, error)
     return await replay_loaded(run, path, records, bundle, started=started)
 
 
@@ -666,7 +694,10 @@ async def replay_all(
 
 async def replay(path: Path, *, cwd: Path | None = None) -> ReplayResult:
     """Replay one transcript strictly; UsageError (exit 2) when it cannot be read."""
-    return (await replay_all([path], cwd=cwd))[0]
+    result = (await replay_all([path], cwd=cwd))[0]
+    if result.unreadable:
+        raise UsageError(result.unreadable, exit_code=2)
+    return result
 
 
 def replay_sync(path: Path, *, cwd: Path | None = None) -> ReplayResult:
@@ -679,8 +710,13 @@ def replay_sync(path: Path, *, cwd: Path | None = None) -> ReplayResult:
 
 
 def render_text(results: Sequence[ReplayResult]) -> str:
+    """The report; transcript text in it passes through `visible`, so an escape sequence
+    recorded in a transcript is shown, never obeyed. Unreadable transcripts are left to
+    the error lines (`unreadable_lines`) but counted in the summary."""
     lines: list[str] = []
     for r in results:
+        if r.unreadable:
+            continue
         notes = f" ({'; '.join(r.notes)})" if r.notes else ""
         if r.identical:
             lines.append(f"{r.path}: identical, {r.turns} turns{notes}")
@@ -695,25 +731,44 @@ def render_text(results: Sequence[ReplayResult]) -> str:
             lines.append("  at the end:")
             lines += [f"    {line}" for line in r.end_diff]
     lines.append(summary(results))
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)
+
+
+def unreadable_lines(messages: Iterable[str | None]) -> list[str]:
+    """`mardonar: FILE:LINE: what is wrong` for each transcript that could not be read (the
+    results' `unreadable`, None for the others)."""
+    return [f"mardonar: {visible(message)}" for message in messages if message]
 
 
 def summary(results: Sequence[ReplayResult]) -> str:
     same = sum(1 for r in results if r.identical)
-    return f"{same} identical, {len(results) - same} diverged"
+    bad = sum(1 for r in results if r.unreadable)
+    line = f"{same} identical, {len(results) - same - bad} diverged"
+    return line + (f", {bad} unreadable" if bad else "")
 
 
 def render_json(results: Sequence[ReplayResult]) -> str:
     same = sum(1 for r in results if r.identical)
-    return json.dumps(
+    bad = sum(1 for r in results if r.unreadable)
+    return json_safe(
         {
             "identical": same,
-            "diverged": len(results) - same,
+            "diverged": len(results) - same - bad,
+            "unreadable": bad,
             "transcripts": [r.to_dict() for r in results],
-        },
-        indent=2,
-        ensure_ascii=False,
+        }
     )
+
+
+def json_safe(document: Any) -> str:
+    """`document` as indented JSON that is safe to print: JSON escapes C0 controls but not
+    DEL and C1 (a raw 0x9b is a CSI to some terminals), so those are escaped too (`\\u009b`:
+    the same JSON)."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return _C1.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+_C1 = re.compile(r"[\x7f-\x9f]")
 
 
 def _escape(text: str) -> str:
@@ -726,6 +781,11 @@ def render_github(results: Sequence[ReplayResult]) -> str:
         if r.identical:
             lines.append(f"{r.path}: identical, {r.turns} turns")
             continue
+        if r.unreadable:
+            lines.append(
+                f"::error file={r.path},title=unreadable transcript::{_escape(r.unreadable)}"
+            )
+            continue
         if r.error:
             lines.append(f"::error file={r.path},title=replay engine error::{_escape(r.error)}")
             continue
@@ -734,4 +794,4 @@ def render_github(results: Sequence[ReplayResult]) -> str:
             f"::error file={r.path},title=replay diverged at turn {r.turn}::{_escape(body)}"
         )
     lines.append(summary(results))
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)

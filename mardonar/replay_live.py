@@ -17,7 +17,6 @@ early stops there; the recorded lines after it are not played (said in the notes
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,16 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mardonar.errors import UsageError
 from mardonar.replay import (
     ReplayRun,
     actions_of,
     display_path,
     end_state,
     hash_notes,
+    json_safe,
     load_header,
     play_actions,
     replay_run,
 )
+from mardonar.safetext import visible
 from mardonar.transcript import event_record
 
 if TYPE_CHECKING:
@@ -137,11 +139,13 @@ class LiveResult:
     """(turn, recorded narration, live narration)."""
     errors: list[str] = field(default_factory=list)
     """What went wrong with the live model (fallbacks), one line each."""
+    unreadable: str | None = None
+    """Why the transcript could not be replayed at all (`FILE:LINE: what is wrong`)."""
     seconds: float = 0.0
 
     @property
     def agree(self) -> bool:
-        return not self.differences
+        return not self.differences and not self.unreadable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,7 +154,7 @@ class LiveResult:
             "seed": self.seed,
             "turns": self.turns,
             "model": self.model,
-            "result": "agree" if self.agree else "differ",
+            "result": "unreadable" if self.unreadable else "agree" if self.agree else "differ",
             "differences": self.differences,
             "recorded": self.recorded.to_dict(),
             "live": self.live.to_dict(),
@@ -159,6 +163,7 @@ class LiveResult:
             ],
             "notes": self.notes,
             "errors": self.errors,
+            "unreadable": self.unreadable,
             "seconds": round(self.seconds, 4),
         }
 
@@ -168,11 +173,22 @@ async def live_one(
 ) -> LiveResult:
     """Re-run one transcript's player lines against the configured model."""
     from mardonar.engine.events import EngineError, ModelReplied
-    from mardonar.errors import UsageError
     from mardonar.llm.select import select_llm
 
     started = time.perf_counter()
-    records, bundle = load_header(path, run)
+    try:
+        records, bundle = load_header(path, run)
+    except UsageError as error:  # this transcript only: the others are still replayed
+        return LiveResult(
+            path=display_path(path),
+            spec="",
+            seed=0,
+            turns=0,
+            model="",
+            recorded=Facts(),
+            live=Facts(),
+            unreadable=str(error),
+        )
     header = records[0]
     seed = int(header["seed"])
     llm, described = select_llm(bundle, settings, model=model, seed=seed)
@@ -256,7 +272,9 @@ async def live_replay_all(
 
 def live_summary(results: Sequence[LiveResult]) -> str:
     same = sum(1 for r in results if r.agree)
-    return f"{same} agree, {len(results) - same} differ"
+    bad = sum(1 for r in results if r.unreadable)
+    line = f"{same} agree, {len(results) - same - bad} differ"
+    return line + (f", {bad} unreadable" if bad else "")
 
 
 def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> None:
@@ -268,10 +286,12 @@ def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> 
 
     console = Console(width=width, highlight=False, soft_wrap=False)
     for r in results:
+        if r.unreadable:
+            continue  # its error line follows the report
         notes = f" ({'; '.join(r.notes)})" if r.notes else ""
         verdict = "facts agree" if r.agree else "facts differ"
         console.print(
-            f"{r.path}: {verdict}, {r.turns} turns, live: {r.model}{notes}",
+            visible(f"{r.path}: {verdict}, {r.turns} turns, live: {r.model}{notes}"),
             markup=False,
             soft_wrap=True,
         )
@@ -281,23 +301,23 @@ def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> 
         table.add_column("live", ratio=1)
         for turn, old, new in r.side_by_side:
             # Text, not markup: a narration's "[aria]" is words, not a style.
-            table.add_row(str(turn), Text(old or "—"), Text(new or "—"))
+            table.add_row(str(turn), Text(visible(old) or "—"), Text(visible(new) or "—"))
         console.print(table)
         for line in r.errors:
-            console.print(f"  live model: {line}", markup=False, soft_wrap=True)
+            console.print(visible(f"  live model: {line}"), markup=False, soft_wrap=True)
         for line in r.differences:
-            console.print(f"  {line}", markup=False, soft_wrap=True)
+            console.print(visible(f"  {line}"), markup=False, soft_wrap=True)
     console.print(live_summary(results), markup=False)
 
 
 def render_live_json(results: Sequence[LiveResult]) -> str:
     same = sum(1 for r in results if r.agree)
-    return json.dumps(
+    bad = sum(1 for r in results if r.unreadable)
+    return json_safe(
         {
             "agree": same,
-            "differ": len(results) - same,
+            "differ": len(results) - same - bad,
+            "unreadable": bad,
             "transcripts": [r.to_dict() for r in results],
-        },
-        indent=2,
-        ensure_ascii=False,
+        }
     )

@@ -12,10 +12,11 @@ load and lint the spec once per process, a fresh engine per transcript), a worke
 own event loop (`asyncio.run` in the worker, never the parent's loop). Results are put back
 in the transcripts' order, so the report and the exit code are those of a serial run:
 
-* a transcript that cannot be read, or whose spec cannot be loaded, and any exception while
-  replaying stop the run with the first such error in the transcripts' order, as they stop
-  a serial run (the pool re-raises a worker's exception in the parent, with the worker's
-  traceback as its cause);
+* a transcript that cannot be read, or whose spec cannot be loaded, is an `unreadable`
+  result in its place, as in a serial run: the others are still replayed and reported;
+* any other exception while replaying (a bug) stops the run with the first such error in
+  the transcripts' order, as it stops a serial run (the pool re-raises a worker's exception
+  in the parent, with the worker's traceback as its cause);
 * a worker that dies (killed, out of memory) is not an error of the run and never hangs it:
   the pool breaks (`BrokenProcessPool`) and every transcript of each share whose results
   had not come back becomes a diverged result with an engine error.
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mardonar import replay as replaying
+from mardonar.errors import UserError
 
 if TYPE_CHECKING:
     from mardonar.replay import ReplayResult, ReplayRun
@@ -187,7 +189,10 @@ def _portable(error: Exception) -> Exception:
 
 
 def _died(run: ReplayRun, path: Path) -> ReplayResult:
-    records, bundle = replaying.load_header(path, run)  # raises, as serially, if unreadable
+    try:
+        records, bundle = replaying.load_header(path, run)
+    except UserError as error:  # unreadable, as it would have been in the worker
+        return replaying.unreadable(path, error)
     header = records[0]
     return replaying.ReplayResult(
         path=replaying.display_path(path),

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mardonar.content.lint.rules import PLAN_COMMANDS
 from mardonar.content.models import CheckExpectation, TestCase, TestPlan
-from mardonar.content.repo import SPECS_DIR, find_root
+from mardonar.content.repo import SPECS_DIR, find_root, require_inside
 from mardonar.errors import UsageError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 PLAN_SUFFIXES = (".test.yaml", ".test.yml")
-SUPPORTED_COMMANDS = ("/as", "/roll", "/end")
+SUPPORTED_COMMANDS = PLAN_COMMANDS
 
 MakeLLM = Callable[["Bundle", int], "LLM"]
 """Builds the model for one case from the bundle and the case's seed."""
@@ -96,14 +97,47 @@ def discover_plans(paths: Sequence[Path], cwd: Path) -> list[Path]:
             )
             if not inside:
                 raise UsageError(f"{given}: no test plans (*.test.yaml) in it", exit_code=2)
-            plans.update(dict.fromkeys(p.resolve() for p in inside))
+            plans.update(dict.fromkeys(p.absolute() for p in inside))
         elif is_plan(given):
-            plans[given.resolve()] = None
+            plans[given.absolute()] = None
         else:
             raise UsageError(
                 f"{given}: not a test plan (its name must end in .test.yaml)", exit_code=2
             )
     return list(plans)
+
+
+def untested_specs(paths: Sequence[Path], cwd: Path) -> list[Path]:
+    """The specs of the folders `discover_plans` searched (specs/ of the repository by
+    default, each folder given) that have no test plan beside them (`<id>.test.yaml`):
+    `mardonar test` names each as skipped rather than pass over it in silence."""
+    from mardonar.content.lint.runner import classify
+
+    if paths:
+        folders = [given for given in paths if given.is_dir()]
+    else:
+        root = find_root(cwd)
+        folders = [root / SPECS_DIR] if root is not None else []
+    found: dict[Path, None] = {}
+    for folder in folders:
+        walk = folder.rglob if paths else folder.glob
+        for path in sorted([*walk("*.yaml"), *walk("*.yml")]):
+            if any(part.startswith(".") for part in path.parts[-2:]):
+                continue
+            if classify(path) != "spec" or ".eval." in path.name:
+                continue
+            if not any(path.with_name(path.stem + s).is_file() for s in PLAN_SUFFIXES):
+                found[path.absolute()] = None
+    return list(found)
+
+
+def skipped_line(spec: Path) -> str:
+    """`specs/x.yaml SKIPPED (no test plan: write specs/x.test.yaml …)`, as pytest says
+    skipped: the spec is not a failure, only untested."""
+    plan = spec.with_name(spec.stem + PLAN_SUFFIXES[0])
+    return (
+        f"{_display(spec)} SKIPPED (no test plan: write {_display(plan)}, see docs/test-plans.md)"
+    )
 
 
 def lint_plans(plans: Iterable[Path]) -> list[Finding]:
@@ -130,7 +164,8 @@ def load_plan(path: Path) -> LoadedPlan:
             f"{_display(path)}: no persona.yaml in its folder or any folder above it",
             exit_code=2,
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = require_inside(root, path, _display(path)).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
     return LoadedPlan(path, _display(path), TestPlan.model_validate(data), root)
 
 
@@ -168,6 +203,7 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
     """Play `case` on a real engine in a temporary data folder, as `mardonar play` would:
     `/as NAME` switches the speaker, `/roll [DICE]` rolls, `/end` ends the encounter; lines
     after the encounter is over are not played."""
+    from mardonar.engine.dice import DiceError
     from mardonar.engine.events import Event, Narration
     from mardonar.engine.loop import Engine
     from mardonar.engine.session import Status
@@ -216,7 +252,10 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
                     elif session.status is not Status.active:
                         break
                     elif name == "/roll":
-                        await engine.player_roll(session, speaker, rest.strip() or "d20")
+                        try:
+                            await engine.player_roll(session, speaker, rest.strip() or "d20")
+                        except DiceError as error:  # lint says so first; a case fails here
+                            raise CaseError(f"line {number}: {line}: {error}") from None
                     else:
                         await engine.end(session)
                     continue
@@ -341,6 +380,8 @@ class PlanRun:
     results: list[CaseResult] = field(default_factory=list)
     deselected: int = 0
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+    """The specs searched that have no test plan (shown paths)."""
 
     @property
     def passed(self) -> int:
@@ -351,15 +392,21 @@ class PlanRun:
         return sum(1 for r in self.results if not r.passed)
 
     def summary(self) -> str:
-        """`11 passed, 0 failed in 0.84s` (`, N deselected` before `in` with -k)."""
+        """`11 passed, 0 failed in 0.84s` (`, N skipped` for specs without a plan, then
+        `, N deselected` with -k, before `in`)."""
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
         deselected = f", {self.deselected} deselected" if self.deselected else ""
-        return f"{self.passed} passed, {self.failed} failed{deselected} in {self.seconds:.2f}s"
+        return (
+            f"{self.passed} passed, {self.failed} failed{skipped}{deselected} "
+            f"in {self.seconds:.2f}s"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "failed": self.failed,
             "deselected": self.deselected,
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 4),
             "cases": [r.to_dict() for r in self.results],
         }
@@ -377,12 +424,14 @@ async def run_plans(
     keyword: str | None = None,
     make_llm: MakeLLM = offline_llm,
     on_result: Callable[[CaseResult], None] | None = None,
+    untested: Sequence[Path] = (),
 ) -> PlanRun:
-    """Run every selected case of `plans` in order; `on_result` sees each result as it ends."""
+    """Run every selected case of `plans` in order; `on_result` sees each result as it ends.
+    `untested`: the specs searched that have no plan (`untested_specs`), counted skipped."""
     from mardonar.content.bundle import load_bundle
 
     started = time.perf_counter()
-    run = PlanRun()
+    run = PlanRun(skipped=[_display(spec) for spec in untested])
     bundles: dict[tuple[Path, str], Bundle] = {}
     for loaded in plans:
         for case in loaded.plan.cases:

@@ -8,10 +8,14 @@ final narration is).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from mardonar.content.models import SLUG_PATTERN
 from mardonar.engine.events import (
     Correction,
     Ended,
@@ -28,7 +32,16 @@ from mardonar.engine.events import (
 from mardonar.errors import UsageError
 from mardonar.llm.base import asked_digest
 
-__all__ = ["FORMAT", "TranscriptWriter", "asked_digest", "event_record", "read_transcript"]
+__all__ = [
+    "FORMAT",
+    "MAX_DEPTH",
+    "MAX_LINE_BYTES",
+    "TranscriptWriter",
+    "asked_digest",
+    "event_record",
+    "parse_record",
+    "read_transcript",
+]
 
 FORMAT = 1
 
@@ -144,25 +157,255 @@ def _drop_torn_tail(path: Path) -> None:
         return
 
 
-def read_transcript(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a transcript; a torn last line (a killed writer) is ignored."""
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""The longest transcript line read (8 MiB), checked before it is parsed: a line is one
+event, and the largest is a model's reply or a tool result, which the model's context window
+bounds (1M tokens, the largest offered today, are ~4 MiB of text), doubled for JSON escapes.
+A longer line is refused having read no more than this, whatever the file holds."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of objects and lists in a line. The engine writes at most ~5 levels
+(a tool result inside an `asked` digest); Python's own recursion (about 1,000 frames) would
+give out, comparing or printing a record, well before a parser's limit would."""
+
+
+class _Record(BaseModel):
+    """What every event line has. Fields the engine writes are typed (strictly: `"3"` is
+    not a turn); fields it does not know are kept, so a newer writer's additions pass."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: str
+    turn: int = 0
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["header"]
+    format: int = FORMAT
+    spec: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=64)]
+    seed: int | None = None  # replay needs one (mardonar/replay.py says so)
+    spec_sha256: str | None = None
+    persona_sha256: str | None = None
+    model: str | None = None
+
+
+class _Player(_Record):
+    player: str
+    text: str
+
+
+class _ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    id: str
+    name: str
+    arguments: str
+
+
+class _Usage(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class _Llm(_Record):
+    model: str | None = None
+    content: str | None = None
+    tool_calls: list[_ToolCall] = Field(default_factory=list)
+    latency_ms: float | None = None
+    asked: dict[str, Any] | None = None
+    usage: _Usage | None = None
+
+
+class _Tool(_Record):
+    name: str
+    args: dict[str, Any]
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class _Narration(_Record):
+    text: str
+    fallback: bool = False
+
+
+class _Correction(_Record):
+    reason: str
+
+
+class _Resolve(_Record):
+    outcome: str
+    result: str | None = None
+    xp: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, str] = Field(default_factory=dict)
+    items: dict[str, list[str]] = Field(default_factory=dict)
+    vtt: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class _End(_Record):
+    reason: str
+
+
+class _Roll(_Record):
+    who: str
+    detail: str
+
+
+class _Error(_Record):
+    message: str
+    refused: bool = False
+
+
+class _Notice(_Record):
+    text: str
+
+
+_EVENTS: dict[str, type[BaseModel]] = {
+    "header": _Header,
+    "player": _Player,
+    "llm": _Llm,
+    "tool": _Tool,
+    "narration": _Narration,
+    "correction": _Correction,
+    "resolve": _Resolve,
+    "end": _End,
+    "roll": _Roll,
+    "error": _Error,
+    "notice": _Notice,
+}
+"""The schema of each line type (CONTRACT.md §8); other types need only `type` and `turn`."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests lists and objects (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _schema_problem(error: ValidationError, kind: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    if kind == "header" and where == "spec" and isinstance(first["input"], str):
+        return (
+            f"the header's spec {_shown(first['input'])} is not a spec id (lowercase letters, "
+            "digits and hyphens)"
+        )
+    got = f" (got {_shown(first['input'])})" if first["type"] != "missing" else ""
+    return f"the {kind!r} record: {where or 'the line'}: {first['msg'].lower()}{got}"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return "number"
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_record(text: str) -> dict[str, Any]:
+    """One transcript line as a record checked against its type's schema; ValueError with
+    what is wrong (no file or line: the caller adds them)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        record = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as error:
+        raise ValueError(f"not a JSON line ({error}); a transcript is JSONL") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {_json_kind(record)}, not an object; a transcript is JSONL")
+    if _depth(record) > MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    kind = record.get("type")
+    model = _EVENTS.get(kind, _Record) if isinstance(kind, str) else _Record
+    try:
+        checked = model.model_validate(record)
+    except ValidationError as error:
+        raise ValueError(_schema_problem(error, str(kind))) from None
+    if isinstance(checked, _Header) and checked.format > FORMAT:
+        raise ValueError(
+            f"format {checked.format} is newer than this Mardonar reads ({FORMAT}); upgrade it"
+        )
+    return record
+
+
+def read_transcript(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a transcript, each checked against its schema; a torn last line (a
+    killed writer: no newline at its end) is ignored. Every problem is a UsageError (exit 2)
+    `FILE:LINE: what is wrong`; no line longer than `MAX_LINE_BYTES` is read whole."""
+    shown = _display(path)
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below, also when the caller stops early
     except OSError as error:
         raise UsageError(
-            f"{path}: cannot read transcript ({error.strerror})", exit_code=2
+            f"{shown}: cannot read transcript ({error.strerror})", exit_code=2
         ) from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
+    with file:
+        number = 0
+        seen_header = False
+        while True:
+            number += 1
+            try:
+                raw = file.readline(MAX_LINE_BYTES + 1)
+            except OSError as error:
+                raise UsageError(
+                    f"{shown}:{number}: cannot read transcript ({error.strerror})", exit_code=2
+                ) from None
+            if not raw:
                 return
-            raise UsageError(
-                f"{path}:{number}: not a JSON line; a transcript is JSONL", exit_code=2
-            ) from None
-        if number == 1 and record.get("type") != "header":
-            raise UsageError(f"{path}:1: a transcript starts with a header line", exit_code=2)
-        yield record
+            whole = raw.endswith(b"\n")
+            body = raw[:-1] if whole else raw
+            if len(body) > MAX_LINE_BYTES:
+                raise UsageError(
+                    f"{shown}:{number}: a line longer than {MAX_LINE_BYTES // 2**20} MiB, the "
+                    "most a transcript line may hold; this is not a transcript Mardonar wrote",
+                    exit_code=2,
+                )
+            if not body.strip():
+                continue
+            try:
+                record = parse_record(body.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                if not whole:
+                    return  # a writer killed mid-character
+                raise UsageError(
+                    f"{shown}:{number}: not UTF-8 text (byte {body[error.start]:#04x} at column "
+                    f"{error.start + 1}); a transcript is UTF-8 JSONL",
+                    exit_code=2,
+                ) from None
+            except ValueError as error:
+                if not whole:
+                    return  # the torn tail of a killed writer (a short line ends only at EOF)
+                raise UsageError(f"{shown}:{number}: {error}", exit_code=2) from None
+            if not seen_header and record.get("type") != "header":
+                raise UsageError(
+                    f"{shown}:{number}: a transcript starts with a header line", exit_code=2
+                )
+            seen_header = True
+            yield record
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)

@@ -122,3 +122,25 @@ def test_json_format_shape(run_cli: RunCli, tmp_path: Path) -> None:
         assert set(spec["turns_to_resolution"]) == {"min", "median", "max"}
         assert sum(spec["outcomes"].values()) + len(spec["dead_ends"]) <= 5
     assert payload["ok"] == all(s["ok"] for s in payload["specs"])
+
+
+def test_no_argument_explores_every_spec_of_the_repository(run_cli: RunCli, tmp_path: Path) -> None:
+    """As `mardonar lint` and `mardonar test` do, from anywhere inside the repository."""
+    repo = copy_content(tmp_path / "repo")
+    inside = repo / "transcripts"
+    inside.mkdir(exist_ok=True)
+    done = run_cli(
+        "explore", "--runs", "3", "--format", "json", cwd=inside, env={"DATA_DIR": str(tmp_path)}
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert [s["spec"] for s in json.loads(done.stdout)["specs"]] == SHIPPED
+
+
+def test_no_argument_outside_a_repository_is_one_line(run_cli: RunCli, tmp_path: Path) -> None:
+    outside = tmp_path / "empty"
+    outside.mkdir()
+    done = run_cli("explore", cwd=outside, env={"DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("mardonar: no persona.yaml in ") and "name the specs" in line

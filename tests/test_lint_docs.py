@@ -7,6 +7,7 @@ Conventions that make the doc checkable:
 * `<!-- file: PATH [encoding=ENC] -->` right before a fenced block: a complete file the
   example writes into a repository (persona.yaml, party.yaml and lore/goblins.md as the doc
   describes them, unless the example replaces one);
+* `<!-- symlink: PATH -> TARGET -->`: a symbolic link the example makes in the repository;
 * `<!-- finding [prompt-budget=N] -->` right before a fenced block: lines lint prints for the
   section's files, exactly as `mardonar lint --format text` prints them (only the number in
   M404's "about N tokens" may differ).
@@ -38,6 +39,7 @@ BASE_FILES = {
 _HEADING = re.compile(r"^## (.+?)\s*$", re.MULTILINE)
 _BLOCK = r"[ \t]*\n```[\w-]*[ \t]*\n(.*?)^```[ \t]*$"
 _FILE = re.compile(r"<!--\s*file:\s*(.+?)(?:\s+encoding=([\w-]+))?\s*-->" + _BLOCK, re.S | re.M)
+_LINK = re.compile(r"<!--\s*symlink:\s*(\S+)\s*->\s*(\S+)\s*-->")
 _FINDING = re.compile(r"<!--\s*finding(?:\s+prompt-budget=(\d+))?\s*-->" + _BLOCK, re.S | re.M)
 # A token estimate moves whenever the persona prompt's wording does; the doc need not follow.
 _ESTIMATE = re.compile(r"about \d+ tokens")
@@ -65,6 +67,10 @@ def run_example(body: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> list[
         path = root / match.group(1)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(match.group(3).encode(match.group(2) or "utf-8"))
+    for match in _LINK.finditer(body):
+        link = root / match.group(1)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(match.group(2))
     budget = next((int(m.group(1)) for m in _FINDING.finditer(body) if m.group(1)), None)
     monkeypatch.chdir(root)
     options = {"prompt_budget": budget} if budget else {}
@@ -88,7 +94,7 @@ def test_the_example_makes_lint_print_the_documented_finding(
     code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = code_sections()[code]
-    assert _FILE.search(body), f"{code}: no `<!-- file: ... -->` example"
+    assert _FILE.search(body) or _LINK.search(body), f"{code}: no `<!-- file: ... -->` example"
     documented = [line for match in _FINDING.finditer(body) for line in match.group(2).splitlines()]
     assert documented, f"{code}: no `<!-- finding -->` block"
     assert any(f"[{code}]" in line for line in documented), code

@@ -320,6 +320,20 @@ def test_m102_duplicate_key_inside_a_list_entry(repo: Path) -> None:
     only(lint_spec_text(repo, text), "M102", "error", pos(text, "dc: 14"))
 
 
+# --------------------------------------------------------------------------- M103
+
+
+def test_m103_a_file_linked_outside_the_repository_is_reported_and_not_read(
+    repo: Path, tmp_path: Path
+) -> None:
+    outside = write(tmp_path, "elsewhere/goblins.md", "# Goblins\nSecret: sk-not-for-lore\n")
+    link = repo / "lore" / "linked.md"
+    link.symlink_to(outside)
+    found = only(lint(link), "M103", "error", (1, 1))
+    assert "resolves outside the repository" in found.message
+    assert "sk-not-for-lore" not in found.message
+
+
 # --------------------------------------------------------------------------- M201
 
 

@@ -155,17 +155,32 @@ def _one(events: list[Event], kind: type[Event]) -> Event:
 
 
 def test_every_shipped_outcome_has_a_script() -> None:
-    """A new outcome (or spec) must come with a script that reaches it."""
+    """A new outcome of a scripted spec must come with a script that reaches it. A spec with
+    no script at all (an author's new one, from `mardonar new spec`) is checked by its test
+    plan instead: it is named as skipped, with the way to add scripts."""
     assert OUTCOMES, "no specs found in specs/"
-    missing = [f"{spec}:{outcome}" for spec, outcome in OUTCOMES if (spec, outcome) not in SCRIPTS]
+    scripted = {spec for spec, _ in SCRIPTS}
+    missing = [
+        f"{spec}:{outcome}"
+        for spec, outcome in OUTCOMES
+        if spec in scripted and (spec, outcome) not in SCRIPTS
+    ]
     assert not missing, "outcomes without a script in tests/test_outcomes.py: " + ", ".join(missing)
     stale = [f"{spec}:{outcome}" for spec, outcome in SCRIPTS if (spec, outcome) not in OUTCOMES]
     assert not stale, "scripts for outcomes no spec has any more: " + ", ".join(stale)
+    unscripted = sorted({spec for spec, _ in OUTCOMES} - scripted)
+    if unscripted:
+        pytest.skip(
+            f"no outcome scripts for {', '.join(unscripted)} (its test plan checks it): to "
+            "add some, put lines reaching each outcome in SCRIPTS in tests/test_outcomes.py"
+        )
 
 
 @pytest.mark.parametrize(("spec_id", "outcome_id"), OUTCOMES, ids=[f"{s}:{o}" for s, o in OUTCOMES])
 def test_outcome_is_reachable(spec_id: str, outcome_id: str, tmp_path: Path) -> None:
     script = SCRIPTS.get((spec_id, outcome_id))
+    if script is None and all(spec != spec_id for spec, _ in SCRIPTS):
+        pytest.skip(f"{spec_id} has no outcome scripts: its test plan checks it")
     if script is None:
         pytest.fail(f"no script reaches {spec_id}:{outcome_id}; add one to SCRIPTS")
     bundle = content(spec_id)
@@ -265,7 +280,12 @@ PLAN_CASES = _plan_cases()
 def test_every_shipped_spec_has_a_test_plan() -> None:
     planned = {p.name.removesuffix(".test.yaml") for p in _test_plans()}
     specs = {yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in _spec_files()}
-    assert specs <= planned, f"specs without a test plan: {sorted(specs - planned)}"
+    missing = sorted(specs - planned)
+    assert not missing, (
+        f"specs without a test plan: {missing}; write specs/<id>.test.yaml for each "
+        "(docs/test-plans.md; `mardonar new spec ID` writes one with every new spec), "
+        "then check it with `mardonar test specs/<id>.test.yaml`"
+    )
 
 
 @pytest.mark.parametrize(

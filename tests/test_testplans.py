@@ -20,7 +20,9 @@ from mardonar.testplans import load_plan, play_case, run_plans, unmet
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, bundle, copy_content, run
 
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) deselected)? in \d+\.\d\ds$")
+SUMMARY = re.compile(
+    r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?(?:, (\d+) deselected)? in \d+\.\d\ds$"
+)
 PLAN_HEADER = "# yaml-language-server: $schema=../schemas/testplan.schema.json\n"
 
 
@@ -188,11 +190,59 @@ def test_a_plan_with_lint_errors_runs_nothing_and_exits_2(run_cli: RunCli, repo:
     ]
 
 
+def test_a_spec_without_a_test_plan_is_named_skipped_not_failed(
+    run_cli: RunCli, repo: Path
+) -> None:
+    """Passed over in silence before: one SKIPPED line naming the plan to write, counted in
+    the summary and the JSON report; the run still passes."""
+    text = (repo / "specs" / "goblin-toll-bridge.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: goblin-toll-bridge", "id: lonely-bridge", 1)
+    (repo / "specs" / "lonely-bridge.yaml").write_text(text, encoding="utf-8")
+    result = run_cli("test", "-k", "toll", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "specs/lonely-bridge.yaml SKIPPED (no test plan: write specs/lonely-bridge.test.yaml, "
+        "see docs/test-plans.md)"
+    )
+    assert sum("SKIPPED" in line for line in lines) == 1  # the specs with a plan are not
+    summary = SUMMARY.match(lines[-1])
+    assert summary and summary.group(3) == "1", lines[-1]
+    report = json.loads(run_cli("test", "--format", "json", "-k", "toll", cwd=repo).stdout)
+    assert report["skipped"] == ["specs/lonely-bridge.yaml"]
+
+
+def test_control_characters_in_a_plan_never_reach_the_terminal(run_cli: RunCli, repo: Path) -> None:
+    """A case name and a phrase carrying a window-title escape, an erase and a C1 CSI are
+    shown as escapes in the text report and escaped in the JSON one."""
+    plan = {
+        "spec": "goblin-toll-bridge",
+        "cases": [
+            {
+                "name": "pwn \x1b]0;pwned\x07 \x1b[2J \x9b31m",
+                "seed": 1,
+                "lines": ["Hello there."],
+                "expect": {"narration_contains": ["\x1b[?1049h nowhere"]},
+            }
+        ],
+    }
+    _write_plan(repo, "evil.test.yaml", plan)
+    text = run_cli("test", "specs/evil.test.yaml", cwd=repo)
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text.stdout), repr(text.stdout)
+    assert "pwn \\x1b]0;pwned\\x07 \\x1b[2J \\x9b31m FAILED" in text.stdout
+    report = run_cli("test", "specs/evil.test.yaml", "--format", "json", cwd=repo)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", report.stdout), repr(report.stdout)
+    [case] = json.loads(report.stdout)["cases"]
+    assert case["name"] == plan["cases"][0]["name"]  # type: ignore[index]
+
+
 def test_json_format(run_cli: RunCli, repo: Path) -> None:
     result = run_cli("test", "--format", "json", "-k", "toll", cwd=repo)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"passed", "failed", "deselected", "seconds", "cases"}
+    assert set(report) == {"passed", "failed", "deselected", "skipped", "seconds", "cases"}
+    assert report["skipped"] == []
     assert report["failed"] == 0 and report["passed"] == len(report["cases"]) >= 1
     assert report["passed"] + report["deselected"] == len(_shipped_cases())
     case = report["cases"][0]
@@ -306,3 +356,43 @@ def test_unsupported_commands_and_unknown_speakers_fail_the_case() -> None:
     assert len(who.failures) == 1 and who.failures[0].startswith("error: no party member 'nobody'")
     # /end ends the encounter: status ended, no outcome (which is what an empty expect wants).
     assert end.passed and end.got is not None and end.got.status == "ended"
+
+
+def test_a_roll_over_the_dice_bounds_is_a_lint_error(run_cli: RunCli, repo: Path) -> None:
+    """`/roll 1000d6` once passed lint and then ended `mardonar test` in an internal
+    DiceError: the real dice parser checks it, with its bounds, and so does an unknown
+    command."""
+    plan = {
+        "spec": "goblin-toll-bridge",
+        "cases": [{"name": "huge", "lines": ["Hello", "/roll 1000d6", "/status"]}],
+    }
+    _write_plan(repo, "dice.test.yaml", plan)
+    result = run_cli("test", cwd=repo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("specs/dice.test.yaml:7:5: error[M203] cases[0].lines[1]: bad dice ")
+    assert "at most 100 dice in total (got 1000)" in lines[0]
+    assert lines[1] == (
+        "specs/dice.test.yaml:8:5: error[M203] cases[0].lines[2]: /status is not supported in "
+        "a test plan (supported: /as, /roll, /end)"
+    )
+    assert "internal error" not in result.stderr
+
+
+def test_a_roll_over_the_dice_bounds_fails_its_case_when_played() -> None:
+    """Played without lint (as the runner can be), the case fails; the run goes on."""
+    plan = TestPlan.model_validate(
+        {
+            "spec": "goblin-toll-bridge",
+            "cases": [
+                {"name": "huge", "lines": ["/roll 1000d6"]},
+                {"name": "fine", "lines": ["/roll 2d6", "/end"], "expect": {"status": "ended"}},
+            ],
+        }
+    )
+    loaded = load_plan(REPO / "specs" / "goblin-toll-bridge.test.yaml")
+    loaded.plan = plan
+    huge, fine = run(run_plans([loaded])).results
+    [failure] = huge.failures
+    assert failure.startswith("error: line 1: /roll 1000d6: bad dice expression '1000d6'")
+    assert fine.passed

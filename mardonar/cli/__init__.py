@@ -13,6 +13,7 @@ import typer
 
 from mardonar import __version__
 from mardonar.cli import (
+    _help,
     discord_cmd,
     doctor,
     explore,
@@ -29,6 +30,7 @@ from mardonar.cli import (
 
 app = typer.Typer(
     name="mardonar",
+    cls=_help.ConventionalGroup,
     help="Mardonar: playtest, lint and serve tabletop encounters run by an LLM game master.",
     no_args_is_help=True,
     add_completion=False,

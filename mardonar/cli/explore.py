@@ -10,8 +10,11 @@ from mardonar.cli._common import TextOrJson
 def register(app: typer.Typer) -> None:
     @app.command("explore")
     def explore(
-        specs: list[str] = typer.Argument(
-            ..., help="Spec ids, spec files or folders of specs (*.test.yaml are skipped)."
+        specs: list[str] | None = typer.Argument(
+            None,
+            help="Spec ids, spec files or folders of specs (*.test.yaml are skipped; default: "
+            "every spec in specs/ of the current repository).",
+            show_default=False,
         ),
         runs: int = typer.Option(200, "--runs", min=1, help="Playthroughs per spec."),
         seed: int = typer.Option(0, "--seed", help="Base seed; run i uses Random(f'{seed}:{i}')."),
@@ -38,10 +41,15 @@ def register(app: typer.Typer) -> None:
         )
 
         cwd = Path.cwd()
-        bundles = [load_bundle(target, cwd=cwd) for target in spec_targets(specs, cwd)]
+        bundles = [load_bundle(target, cwd=cwd) for target in spec_targets(specs or [], cwd)]
         if not bundles:
-            typer.echo("no specs to explore", err=True)
-            raise typer.Exit(2)
+            from mardonar.errors import UsageError
+
+            raise UsageError(
+                f"no specs to explore in {', '.join(specs or ['specs/'])}: name spec ids, spec "
+                "files or folders holding *.yaml specs",
+                exit_code=2,
+            )
 
         async def all_reports() -> list[SpecReport]:
             return [

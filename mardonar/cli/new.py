@@ -10,6 +10,9 @@ import typer
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_ID_LENGTH = 64  # the content models' limit for every slug
 TEMPLATE = ("content", "templates", "spec.yaml")  # inside the `mardonar` package
+PLAN_TEMPLATE = ("content", "templates", "spec.test.yaml")
+"""The test-plan stub written beside the spec: `make test` wants a plan for every spec
+(tests/test_outcomes.py), and an author's first `mardonar test` then has a case to run."""
 
 app = typer.Typer(help="Start a new file from a template.", no_args_is_help=True)
 
@@ -25,7 +28,8 @@ def _spec(
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
 ) -> None:
-    """Write specs/ID.yaml in the current repository from a commented template."""
+    """Write specs/ID.yaml in the current repository from a commented template, and its
+    test plan specs/ID.test.yaml (both lint clean; the plan passes `mardonar test`)."""
     from mardonar.content.repo import SPECS_DIR, find_root
     from mardonar.errors import UsageError
 
@@ -40,23 +44,30 @@ def _spec(
         root = Path.cwd()
     specs = root / SPECS_DIR
     path = specs / f"{spec_id}.yaml"
+    plan = specs / f"{spec_id}.test.yaml"
     shown = _shown(path)
-    if path.exists() and not force:
-        raise UsageError(f"{shown} already exists: pick another id, or pass --force to overwrite")
+    for existing in (path, plan):
+        if existing.exists() and not force:
+            raise UsageError(
+                f"{_shown(existing)} already exists: pick another id, or pass --force to overwrite"
+            )
     if not force and (clash := _file_with_id(specs, spec_id, path)) is not None:
         raise UsageError(
             f"{_shown(clash)} already has `id: {spec_id}` (ids are unique across specs/): "
             "pick another id"
         )
 
-    text = _template().replace("__ID__", spec_id).replace("__TITLE__", title_of(spec_id))
+    text = _template(TEMPLATE).replace("__ID__", spec_id).replace("__TITLE__", title_of(spec_id))
+    plan_text = _template(PLAN_TEMPLATE).replace("__ID__", spec_id)
     try:
         specs.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
+        plan.write_text(plan_text, encoding="utf-8", newline="\n")
     except OSError as error:
         raise UsageError(f"cannot write {shown}: {error.strerror or error}") from None
     typer.echo(f"wrote {shown}")
-    typer.echo(f"next: edit it, then `mardonar lint {shown}`")
+    typer.echo(f"wrote {_shown(plan)} (its test plan)")
+    typer.echo(f"next: edit them, then `mardonar lint {shown}` and `mardonar test {_shown(plan)}`")
     if not (root / "schemas" / "spec.schema.json").is_file():
         # the template's first line points editors at ../schemas/spec.schema.json
         typer.echo("tip: run `mardonar schema` once for completion and checks in your editor")
@@ -67,18 +78,18 @@ def title_of(spec_id: str) -> str:
     return spec_id.replace("-", " ").title()
 
 
-def _template() -> str:
-    """The template shipped in the package (hatchling includes every file under mardonar/)."""
+def _template(parts: tuple[str, ...]) -> str:
+    """A template shipped in the package (hatchling includes every file under mardonar/)."""
     from importlib.resources import files
 
     from mardonar.errors import UserError
 
-    resource = files("mardonar").joinpath(*TEMPLATE)
+    resource = files("mardonar").joinpath(*parts)
     try:
         return resource.read_text(encoding="utf-8")
     except OSError:
         raise UserError(
-            f"the spec template mardonar/{'/'.join(TEMPLATE)} is missing from this "
+            f"the template mardonar/{'/'.join(parts)} is missing from this "
             "installation: reinstall mardonar"
         ) from None
 

@@ -43,8 +43,10 @@ def register(app: typer.Typer) -> None:
         The recorded model answers are played back with the recorded seed and player lines;
         tool calls and results, narration, corrections and the resolution are compared turn
         by turn. Exit 0 when every transcript replays identically, 1 when any diverges, 2
-        when a transcript cannot be read or its spec cannot be loaded. Several transcripts
-        are replayed in parallel on the CPUs (--jobs), with the same report.
+        when a transcript cannot be read or its spec cannot be loaded (one line each,
+        `FILE:LINE: what is wrong`; the other transcripts are still replayed and reported).
+        Several transcripts are replayed in parallel on the CPUs (--jobs), with the same
+        report.
 
         With --live the configured model answers instead; the narrations are shown side by
         side and the facts compared. Exit 0 when the facts agree, 1 when they differ, 2 on
@@ -70,11 +72,17 @@ def register(app: typer.Typer) -> None:
             render_json,
             render_text,
             replay_all,
+            unreadable_lines,
         )
 
         results: list[ReplayResult] = asyncio.run(replay_all(files, jobs=jobs))
         renderer = {"text": render_text, "json": render_json, "github": render_github}
         typer.echo(renderer[output.value](results))
+        # After the report: each unreadable transcript's one line, the last thing shown.
+        for line in unreadable_lines(r.unreadable for r in results):
+            typer.echo(line, err=True)
+        if any(r.unreadable for r in results):
+            raise typer.Exit(2)
         raise typer.Exit(0 if all(r.identical for r in results) else 1)
 
 
@@ -83,6 +91,7 @@ def _run_live(files: list[Path], output: ReportFormat, model: str | None) -> int
 
     from mardonar.config import load_settings
     from mardonar.errors import ConfigError, UsageError
+    from mardonar.replay import unreadable_lines
     from mardonar.replay_live import live_replay_all, print_live_text, render_live_json
 
     try:
@@ -97,4 +106,8 @@ def _run_live(files: list[Path], output: ReportFormat, model: str | None) -> int
         typer.echo(render_live_json(results))
     else:
         print_live_text(results)
+    for line in unreadable_lines(r.unreadable for r in results):
+        typer.echo(line, err=True)
+    if any(r.unreadable for r in results):
+        return 2
     return 0 if all(r.agree for r in results) else 1

@@ -38,9 +38,10 @@ def register(app: typer.Typer) -> None:
         Exit 0 when every case passes, 1 when any fails, 2 on a usage error or when a plan
         has lint errors (nothing is run then)."""
         import asyncio
-        import json
 
         from mardonar.errors import UsageError
+        from mardonar.replay import json_safe
+        from mardonar.safetext import visible
         from mardonar.testplans import (
             CaseResult,
             discover_plans,
@@ -48,6 +49,8 @@ def register(app: typer.Typer) -> None:
             load_plan,
             offline_llm,
             run_plans,
+            skipped_line,
+            untested_specs,
         )
 
         as_json = output is TextOrJson.json
@@ -55,16 +58,12 @@ def register(app: typer.Typer) -> None:
         errors = lint_plans(plans)
         if errors:
             if as_json:
-                typer.echo(
-                    json.dumps(
-                        {"lint": [f.to_dict() for f in errors], "cases": []},
-                        indent=2,
-                        ensure_ascii=False,
-                    )
-                )
+                typer.echo(json_safe({"lint": [f.to_dict() for f in errors], "cases": []}))
             else:
                 for f in errors:
-                    typer.echo(f"{f.path}:{f.line}:{f.col}: {f.severity}[{f.code}] {f.message}")
+                    typer.echo(
+                        visible(f"{f.path}:{f.line}:{f.col}: {f.severity}[{f.code}] {f.message}")
+                    )
             noun = "error" if len(errors) == 1 else "errors"
             raise UsageError(
                 f"the test plans have {len(errors)} lint {noun}; fix them (see `mardonar lint`) "
@@ -82,14 +81,22 @@ def register(app: typer.Typer) -> None:
         def show(result: CaseResult) -> None:
             if as_json:
                 return
-            typer.echo(f"{result.id} {'PASSED' if result.passed else 'FAILED'}")
+            # A plan's case names and the narration quoted are text from files and the
+            # model: shown with their control characters as escapes, never raw.
+            typer.echo(visible(f"{result.id} {'PASSED' if result.passed else 'FAILED'}"))
             for failure in result.failures:
-                typer.echo(f"    {failure}")
+                typer.echo(visible(f"    {failure}"))
 
+        untested = untested_specs(list(paths or []), Path.cwd())
+        if not as_json:
+            for spec in untested:
+                typer.echo(visible(skipped_line(spec)))
         make_llm = {GmModel.offline: offline_llm}[model]
-        run = asyncio.run(run_plans(loaded, keyword=keyword, make_llm=make_llm, on_result=show))
+        run = asyncio.run(
+            run_plans(loaded, keyword=keyword, make_llm=make_llm, on_result=show, untested=untested)
+        )
         if as_json:
-            typer.echo(json.dumps(run.to_dict(), indent=2, ensure_ascii=False))
+            typer.echo(json_safe(run.to_dict()))
         else:
             typer.echo(run.summary())
         raise typer.Exit(1 if run.failed else 0)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 from mardonar.content.lint.rules import split_front_matter
 from mardonar.content.models import Lore as LoreDoc
 from mardonar.content.models import LoreFrontMatter, Party, Persona, Spec
-from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root
+from mardonar.content.repo import (
+    LORE_DIR,
+    PARTY_FILE,
+    PERSONA_FILE,
+    SPECS_DIR,
+    find_root,
+    require_inside,
+)
 from mardonar.errors import UsageError
 
 if TYPE_CHECKING:
@@ -42,12 +49,17 @@ def sha256_of(path: Path) -> str:
 
 
 def resolve_spec_path(spec: str, cwd: Path) -> Path:
-    """A spec argument is a path, or an id found in specs/ of the current repository."""
+    """A spec argument is a path, or an id found in specs/ of the current repository. A
+    spec file that resolves outside the repository around it (a symlink) is refused."""
     candidate = Path(spec)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         if not candidate.is_file():
             raise UsageError(f"{spec}: no such spec file", exit_code=2)
-        return candidate.resolve()
+        # The repository is the one the path names, before any symlink is followed.
+        around = find_root(candidate.absolute().parent)
+        if around is None:
+            return candidate.resolve()  # load_bundle says there is no repository
+        return require_inside(around, candidate, spec)
     root = find_root(cwd)
     if root is None:
         raise UsageError(
@@ -58,6 +70,7 @@ def resolve_spec_path(spec: str, cwd: Path) -> Path:
     for suffix in (".yaml", ".yml"):
         path = root / SPECS_DIR / f"{spec}{suffix}"
         if path.is_file():
+            require_inside(root, path, f"{SPECS_DIR}/{path.name}")
             return path
     known = sorted(p.stem for p in (root / SPECS_DIR).glob("*.yaml") if ".test" not in p.name)
     hint = f" (known: {', '.join(known)})" if known else ""
@@ -82,7 +95,8 @@ def load_lore(root: Path, memo: LintMemo | None = None) -> tuple[LoreDoc, ...]:
     folder = root / LORE_DIR
     docs: list[LoreDoc] = []
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
-        text = path.read_text(encoding="utf-8")
+        # Indexed for lore_search and `serve mcp`: never a file from outside (a secret).
+        text = require_inside(root, path, f"{LORE_DIR}/{path.name}").read_text(encoding="utf-8")
         front, body, _ = split_front_matter(text)
         meta = LoreFrontMatter()
         if front is not None:
@@ -120,7 +134,12 @@ def load_bundle(
             "played inside a Mardonar repository (see `mardonar new spec`)",
             exit_code=2,
         )
+    # An explicit --party is the user's own choice of file; the repository's may not
+    # lead outside it.
     party_path = (party or root / PARTY_FILE).resolve()
+    if party is None and (root / PARTY_FILE).exists():
+        require_inside(root, root / PARTY_FILE)
+    require_inside(root, root / PERSONA_FILE)
     if not party_path.is_file():
         raise UsageError(
             f"{party_path}: no party file; write one (see docs/spec-format.md) or pass --party",

@@ -13,6 +13,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "M100": ("error", "file cannot be read"),
     "M101": ("error", "YAML syntax error"),
     "M102": ("error", "duplicate key in one mapping"),
+    "M103": ("error", "file outside the repository"),
     "M201": ("error", "missing required field"),
     "M202": ("error", "wrong type"),
     "M203": ("error", "invalid value"),

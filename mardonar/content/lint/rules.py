@@ -407,10 +407,51 @@ def lint_lore(text: str, file: str, stem: str) -> FileResult:
 # --------------------------------------------------------------------------- test plans
 
 
+PLAN_COMMANDS = ("/as", "/roll", "/end")
+"""The commands a test plan's line may start with (`mardonar test` plays them)."""
+
+
 def lint_test_plan(located: Located, file: str) -> FileResult:
-    """Schema findings now; references are checked once every spec of the run is known."""
+    """Schema findings and the commands of each line now; references are checked once every
+    spec of the run is known."""
     _, findings = _validate(located, TestPlan, file, "test plan")
+    findings += _plan_commands(located, file)
     return FileResult(findings, test_plan=located)
+
+
+def _plan_commands(located: Located, file: str) -> list[Finding]:
+    """M203 for a line's command that `mardonar test` could not play: an unknown command,
+    or a `/roll` the dice parser refuses (its own bounds: `/roll 1000d6` is over 100 dice)."""
+    from mardonar.engine.dice import DiceError, parse_dice
+
+    findings: list[Finding] = []
+    for index, case in _entries(located.data, "cases"):
+        for number, line in _strs(case.get("lines")):
+            if not line.startswith("/"):
+                continue
+            name, _, rest = line.partition(" ")
+            where = ("cases", index, "lines", number)
+            problem = None
+            if name.lower() not in PLAN_COMMANDS:
+                problem = (
+                    f"{name} is not supported in a test plan (supported: "
+                    f"{', '.join(PLAN_COMMANDS)})"
+                )
+            elif name.lower() == "/roll":
+                try:
+                    parse_dice(rest.strip() or "d20")
+                except DiceError as error:
+                    problem = str(error)
+            if problem is not None:
+                findings.append(
+                    _at(
+                        file,
+                        located.value_mark(where),
+                        "M203",
+                        f"cases[{index}].lines[{number}]: {problem}",
+                    )
+                )
+    return findings
 
 
 def test_plan_references(

@@ -38,7 +38,16 @@ from mardonar.content.lint.rules import (
 )
 from mardonar.content.models import DEFAULT_SKILLS, Party, Persona
 from mardonar.content.render import estimate_tokens, persona_prompt
-from mardonar.content.repo import LORE_DIR, PARTY_FILE, PERSONA_FILE, SPECS_DIR, find_root, lore_ids
+from mardonar.content.repo import (
+    LORE_DIR,
+    OUTSIDE,
+    PARTY_FILE,
+    PERSONA_FILE,
+    SPECS_DIR,
+    find_root,
+    inside,
+    lore_ids,
+)
 from mardonar.content.yamlpos import load_yaml
 from mardonar.errors import UsageError
 
@@ -245,8 +254,16 @@ def build_context(
 ) -> Context:
     if root is None:
         return Context(DEFAULT_SKILLS, None, None, 0, prompt_budget)
-    persona = _load_quietly(root / PERSONA_FILE, Persona, memo, cached=cached)
-    party = _load_quietly(root / PARTY_FILE, Party, memo, cached=cached)
+    # A persona or party outside the repository is not read (its own job reports M103).
+    persona_path, party_path = root / PERSONA_FILE, root / PARTY_FILE
+    persona = (
+        _load_quietly(persona_path, Persona, memo, cached=cached)
+        if inside(root, persona_path)
+        else None
+    )
+    party = (
+        _load_quietly(party_path, Party, memo, cached=cached) if inside(root, party_path) else None
+    )
     skills = persona.skills if isinstance(persona, Persona) else list(DEFAULT_SKILLS)
     tokens = estimate_tokens(persona_prompt(persona)) if isinstance(persona, Persona) else 0
     players = (
@@ -260,7 +277,18 @@ def build_context(
 # --------------------------------------------------------------------------- per file
 
 
+def outside(job: Job) -> FileResult | None:
+    """M103 for a file that resolves outside its repository, which is then never read (not
+    even hashed for the cache: a link to /dev/zero or a FIFO would never end)."""
+    if job.root is None or job.path.is_relative_to(job.root):
+        return None
+    return FileResult([finding(job.display, 1, 1, "M103", f"the file {OUTSIDE}")])
+
+
 def lint_one(job: Job, ctx: Context) -> FileResult:
+    refused = outside(job)
+    if refused is not None:
+        return refused
     try:
         raw = job.path.read_bytes()
         text = raw.decode("utf-8")
@@ -511,6 +539,10 @@ def run_lint(
     report = LintReport(files=len(jobs))
     for index, job in enumerate(jobs):
         ctx = contexts[job.root]
+        refused = outside(job)
+        if refused is not None:
+            results[index] = refused
+            continue
         key = ResultCache.key(job, ctx) if use_cache and job.kind != "test-plan" else None
         hit = cache.get(key) if key else None
         if hit is not None:
@@ -581,7 +613,7 @@ def _specs_of_root(
     known = dict(seen.get(root, {}))
     if root is not None and (root / SPECS_DIR).is_dir():
         for path in sorted((root / SPECS_DIR).glob("*.y*ml")):
-            if classify(path) != "spec" or path.stem in known:
+            if classify(path) != "spec" or path.stem in known or not inside(root, path):
                 continue
             result = lint_one(Job(str(path), path, "spec", root), ctx)
             if result.spec is not None:
