@@ -568,6 +568,7 @@ async def play_actions(
     before_turn: Callable[[int], None] | None = None,
     context_budget: int | None = None,
     max_tool_rounds: int | None = None,
+    max_tool_calls: int | None = None,
 ) -> None:
     """Play recorded actions (player turns, `/roll`s, `/end`) on a fresh engine in the
     run's folder, with `llm` as the model; every event goes to `listen`."""
@@ -581,6 +582,8 @@ async def play_actions(
         engine.context_budget = context_budget
     if max_tool_rounds is not None:
         engine.max_tool_rounds = max_tool_rounds
+    if max_tool_calls is not None:
+        engine.max_tool_calls = max_tool_calls
     try:
         session = await engine.start(seed=seed, transcript=data / "replayed.jsonl")
         engine.opening(session)

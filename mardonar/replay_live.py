@@ -218,6 +218,7 @@ async def live_one(
             notes=notes,
             context_budget=settings.mardonar_context_budget,
             max_tool_rounds=settings.mardonar_max_tool_rounds,
+            max_tool_calls=settings.mardonar_max_tool_calls,
         )
     finally:
         close = getattr(llm, "aclose", None)
