@@ -47,8 +47,14 @@ def serve_mcp(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
     readers: list[threading.Thread] = []
 
-    def start(*args: str, data_dir: Path | None = None, cwd: Path | None = None) -> Served:
-        env = cli_env({"DATA_DIR": str(data_dir or tmp_path / "data"), "LOG_LEVEL": "warning"})
+    def start(
+        *args: str,
+        data_dir: Path | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Served:
+        settings = {"DATA_DIR": str(data_dir or tmp_path / "data"), "LOG_LEVEL": "warning"}
+        env = cli_env({**settings, **(env or {})})
         process = subprocess.Popen(
             [sys.executable, "-m", "mardonar", "serve", "mcp", "--port", "0", *args],
             cwd=cwd or tmp_path,
@@ -230,11 +236,8 @@ def test_serve_mcp_stops_cleanly_on_ctrl_c(serve_mcp: Callable[..., Served]) -> 
     assert "Traceback" not in "".join(served.stderr)
 
 
-def test_serve_mcp_renames_its_tools_like_the_client(
-    serve_mcp: Callable[..., Served], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MARDONAR_GRAPHMCP_TOOLS", "recall=memory_search")
-    served = serve_mcp()
+def test_serve_mcp_renames_its_tools_like_the_client(serve_mcp: Callable[..., Served]) -> None:
+    served = serve_mcp(env={"MARDONAR_GRAPHMCP_TOOLS": "recall=memory_search"})
     tools = asyncio.run(list_server_tools(served.url, timeout=10)).tools
     assert "memory_search" in tools and "recall_memories" not in tools
 
