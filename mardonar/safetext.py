@@ -10,8 +10,10 @@ before showing it; the transcript keeps the original (JSON escapes it).
 - `safe(text)` drops every escape sequence whole (so no `]0;pwned` residue is shown),
   then every other C0 control but newline and tab, DEL and every C1 control. A carriage
   return is dropped too: alone, it lets a line overwrite what was printed before it.
-- `SafeStream` does the same for text that arrives in pieces (streamed narration), where a
-  sequence can start in one piece and end in the next.
+- `without_controls(text)` drops the control characters only (a last guard where text is
+  already laid out, such as the TUI's rendered lines).
+- `SafeStream` does what `safe()` does for text that arrives in pieces (streamed
+  narration), where a sequence can start in one piece and end in the next.
 - `visible(text)` shows the same characters as escapes (`\\x1b`) instead, for reports
   whose reader wants to see what a file holds; `json_safe` does it for JSON text.
 """
@@ -49,6 +51,16 @@ def safe(text: str) -> str:
     if not _CONTROL.search(text):  # the common case: nothing to do, no copy
         return text
     return _CONTROL.sub("", _SEQUENCE.sub("", text))
+
+
+def without_controls(text: str) -> str:
+    """`text` with only its control characters dropped, each of which takes no column: for
+    text already laid out on a screen, where dropping a sequence's printable rest would
+    shift what follows. What `safe()` missed (text that never passed through it) still
+    reaches no terminal as a control."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub("", text)
 
 
 class SafeStream:

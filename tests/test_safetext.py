@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mardonar.safetext import SafeStream, json_safe, safe, visible
+from mardonar.safetext import SafeStream, json_safe, safe, visible, without_controls
 
 FORBIDDEN = {chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]} - {"\n", "\t"}
 """C0 controls but newline and tab, DEL, C1: what no output of safe() may hold."""
@@ -58,6 +58,10 @@ def test_visible_shows_what_a_file_holds() -> None:
     assert visible("\x9b2J\tfine") == "\\x9b2J\tfine"
 
 
+def test_without_controls_keeps_every_column() -> None:
+    assert without_controls("Grukk \x1b]0;x\x07grins\x9b.") == "Grukk ]0;xgrins."
+
+
 def test_json_safe_is_the_same_json_with_nothing_raw() -> None:
     data = [{"message": "bad value '\x9b2J\x1b]0;x\x07\x7f' é"}]
     dumped = json_safe(json.dumps(data, ensure_ascii=False))
@@ -81,6 +85,7 @@ texts = st.text(
 def test_nothing_a_terminal_acts_on_survives(text: str) -> None:
     assert not FORBIDDEN & set(safe(text))
     assert not FORBIDDEN & set(visible(text))
+    assert not FORBIDDEN & set(without_controls(text))
     assert safe(safe(text)) == safe(text)
 
 
