@@ -26,7 +26,7 @@ from mardonar.channels.terminal.tui.widgets.npc_panel import NpcPanel
 from mardonar.channels.terminal.tui.widgets.story import StoryPane
 from mardonar.channels.terminal.tui.widgets.tally_panel import TallyPanel
 from mardonar.channels.terminal.tui.widgets.thinking import Thinking
-from mardonar.channels.terminal.tui.widgets.tool_log import ToolLog
+from mardonar.channels.terminal.tui.widgets.tool_log import ToolEntry, ToolLog
 from mardonar.content.bundle import Bundle
 from mardonar.engine.loop import Engine
 from mardonar.engine.session import Status
@@ -516,3 +516,45 @@ def test_escapes_from_the_model_or_a_player_never_reach_the_terminal(tmp_path: P
         assert not FORBIDDEN & set(inspected)
 
     play(tmp_path, llm, scenario)
+
+
+def test_one_turn_reads_as_one_turn_and_the_tally_says_what_its_xp_is(tmp_path: Path) -> None:
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        tally = app.query_one(TallyPanel).text
+        # During play only bonus XP exists, against its cap; outcome XP comes on resolving.
+        assert "Outcome XP comes with the resolution." in tally
+        assert "Aria Swiftwind  0/30 bonus XP so far" in tally
+        assert "bonus of" not in tally
+        await send(app, pilot, "Hello, Grukk.")
+        await send(app, pilot, "/end")
+        assert isinstance(app.screen, SummaryScreen)
+        assert "★ ended unresolved with /end after 1 turn" in app.screen.lines
+        await pilot.press("escape")
+        tally = app.query_one(TallyPanel).text
+        assert "Aria Swiftwind  0 XP (none awarded)" in tally
+        assert "Outcome XP comes" not in tally
+
+    play(tmp_path, ScriptedLLM(["Grukk squints."]), scenario)
+
+
+def test_the_tools_tab_reads_from_the_first_call_and_follows_the_latest(tmp_path: Path) -> None:
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        await send(app, pilot, "Grukk, what is wrong?")  # filled while its tab is hidden
+        app.query_one("#side", TabbedContent).active = "tools"
+        await pilot.pause()
+        log = app.query_one(ToolLog)
+        entries = list(log.query(ToolEntry))
+        assert entries and log.max_scroll_y == 0  # a short log: nothing to scroll
+        assert log.scroll_y == 0
+        assert entries[0].region.y == log.content_region.y  # the first call on top
+
+        await send(app, pilot, "/as cyra")
+        await send(app, pilot, "I climb down to settle the debt with the troll myself.")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert log.max_scroll_y > 0  # longer than the pane now: the latest stays in view
+        assert log.scroll_y == log.max_scroll_y
+        last = list(log.query(ToolEntry))[-1]
+        assert log.content_region.contains_region(last.region)
+
+    play(tmp_path, ScriptedLLM(ENCOUNTER), scenario)

@@ -12,16 +12,13 @@ import json
 
 from mardonar.content.lint.runner import LintReport
 from mardonar.safetext import json_safe, visible
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+from mardonar.wording import plural
 
 
 def summary_line(report: LintReport) -> str:
     return (
-        f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')} "
-        f"in {_plural(report.files, 'file')}"
+        f"{plural(report.errors, 'error')}, {plural(report.warnings, 'warning')} "
+        f"in {plural(report.files, 'file')}"
     )
 
 

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
 from mardonar.channels.terminal.tui.shown import text
+from mardonar.wording import plural
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.tui.views import SummaryView
@@ -32,10 +33,14 @@ class SummaryScreen(ModalScreen["Choice"]):
         self.view = view
 
     @property
+    def headline(self) -> str:
+        return f"★ {self.view.headline} after {plural(self.view.turn, 'turn')}"
+
+    @property
     def lines(self) -> list[str]:
         """The summary as plain lines (what the screen shows, without styles)."""
         view = self.view
-        lines = [view.title, f"★ {view.headline} after {view.turn} turns"]
+        lines = [view.title, self.headline]
         if view.narrative:
             lines.append(view.narrative)
         lines += ["XP", *view.xp]
@@ -49,7 +54,7 @@ class SummaryScreen(ModalScreen["Choice"]):
         view = self.view
         with Vertical(id="summary"):
             yield Label(text(view.title), id="summary-title")
-            yield Label(f"★ {view.headline} after {view.turn} turns", id="summary-headline")
+            yield Label(text(self.headline), id="summary-headline")
             if view.narrative:
                 yield Static(text(view.narrative), id="summary-narrative")
             yield Label("XP", classes="summary-heading")
