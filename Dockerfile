@@ -41,8 +41,11 @@ COPY lore ./lore
 # Created before VOLUME so a fresh named volume starts owned by the bot's user.
 RUN mkdir -p /data && chown mardonar:mardonar /data
 
+# The health server listens on every address of the container (its loopback is not the
+# host's), so `-p 127.0.0.1:8080:8080` reaches it; outside a container it is 127.0.0.1.
 ENV DATA_DIR=/data \
-    LOG_LEVEL=info
+    LOG_LEVEL=info \
+    MARDONAR_HEALTH_HOST=0.0.0.0
 VOLUME ["/data"]
 
 USER mardonar

@@ -46,8 +46,12 @@ _URL_SCHEMES: dict[str, tuple[str, ...]] = {
 _FIXES: dict[str, str] = {
     "discord_client_id": "set it to the application id from the Discord developer portal",
     "discord_guild_id": "set it to the server (guild) id, or leave it empty",
-    "discord_allowed_channels": "set it to channel ids separated by commas",
-    "discord_allowed_users": "set it to user ids separated by commas",
+    "discord_allowed_channels": (
+        "set it to channel ids separated by commas (right-click a channel, Copy Channel ID)"
+    ),
+    "discord_allowed_users": (
+        "set it to user ids separated by commas (right-click a user, Copy User ID)"
+    ),
     "litellm_base_url": "set it to a URL such as http://localhost:4000/v1",
     "ollama_base_url": "set it to a URL such as http://localhost:11434/v1",
     "graphmcp_url": "set it to a URL such as http://localhost:8000/mcp",
@@ -57,6 +61,7 @@ _FIXES: dict[str, str] = {
     "log_level": "set it to debug, info, warning or error",
     "mardonar_context_budget": "set it to a whole number of tokens between 500 and 1000000",
     "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
+    "mardonar_max_tool_calls": "set it to a whole number between 1 and 50",
     "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
     "mardonar_tool_mode": "set it to native or json",
     "mardonar_session_ttl": "set it to a whole number of seconds between 60 and 2592000",
@@ -68,6 +73,7 @@ _FIXES: dict[str, str] = {
     "mardonar_batch_window": "set it to a number of seconds between 0 and 60",
     "mardonar_rate_limit": "set it to a whole number of messages per minute (1 to 1000)",
     "data_dir": "set it to a directory path",
+    "mardonar_health_host": "set it to an address such as 127.0.0.1, or 0.0.0.0 in a container",
 }
 
 
@@ -135,6 +141,9 @@ class Settings(BaseSettings):
     """Token budget of the context built for each turn; older turns are summarised to fit."""
     mardonar_max_tool_rounds: int = Field(default=4, ge=0, le=20)
     """Most tool-call rounds in one turn before a final call without tools."""
+    mardonar_max_tool_calls: int = Field(default=8, ge=1, le=50)
+    """Most tool calls run from one model reply; the next one is refused (the model is told)
+    and any after it are dropped, so one reply cannot run hundreds of checks or rolls."""
     mardonar_llm_timeout: float = Field(default=60.0, ge=1, le=3600)
     """Seconds to wait for one LLM call before it counts as failed (then retry/fallback)."""
     mardonar_tool_mode: Literal["native", "json"] = "native"
@@ -143,8 +152,9 @@ class Settings(BaseSettings):
     mardonar_session_ttl: int = Field(default=43_200, ge=60, le=30 * 86_400)
     """Seconds a Redis session lives after its last write (sliding; default 12 hours)."""
     mardonar_turn_lock_timeout: float = Field(default=180.0, ge=5, le=3600)
-    """Seconds a session's turn lock is held before it expires unless extended; above the
-    worst LLM latency (a running turn keeps extending it)."""
+    """Seconds a turn waits for another turn of the same session before giving up; above
+    the worst LLM latency. The lock itself lasts 30 s (or this, if shorter), renewed while
+    its turn runs, and a lock whose process is gone is taken over at once (docs/redis.md)."""
     mardonar_ingest_maxlen: int = Field(default=10_000, ge=100, le=10_000_000)
     """Approximate cap on the GRAPHMCP_INGEST_STREAM Redis stream (XADD MAXLEN ~)."""
     mardonar_graphmcp_tools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
@@ -155,6 +165,9 @@ class Settings(BaseSettings):
     """Discord: seconds of quiet that close a burst of player messages into one turn."""
     mardonar_rate_limit: int = Field(default=10, ge=1, le=1000)
     """Discord: most messages one user may send into an encounter per minute."""
+    mardonar_health_host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the `--health-port` server listens on: loopback by default, since /metrics
+    names every spec and session count; a container sets 0.0.0.0 to publish the port."""
 
     # ------------------------------------------------------------------ validators
 
@@ -182,6 +195,17 @@ class Settings(BaseSettings):
         """`"123, 456,"` → `["123", "456"]`; blanks between commas are dropped."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("discord_allowed_channels", "discord_allowed_users")
+    @classmethod
+    def _snowflakes(cls, value: list[str]) -> list[str]:
+        """Ids, not names: `general` or `bob` would never match a message, and the bot used
+        to die on it at the first message with a ValueError from int()."""
+        names = [part for part in value if not part.isdigit()]
+        if names:
+            shown = ", ".join(repr(name) for name in names[:3])
+            raise ValueError(f"has {shown}, which is not a Discord id (digits only)")
         return value
 
     @field_validator("log_level", mode="before")

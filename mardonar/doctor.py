@@ -100,8 +100,7 @@ async def _diagnose(settings: Settings, *, timeout: float, cwd: Path) -> list[Ro
     # in ~50 ms) happens here, before the first check starts its clock. Done inside the
     # checks, it blocked the event loop while the others waited and inflated their
     # latencies (measured: a Redis PING reported as 184 ms, 60 ms after this change).
-    if settings.llm_configured:
-        import mardonar.llm.openai_compat  # noqa: F401  (openai: ~0.3 s to import)
+    _import_what_the_checks_use(settings)
     http = (
         _http_client(timeout) if settings.graphmcp_configured or settings.vtt_configured else None
     )
@@ -122,6 +121,28 @@ async def _diagnose(settings: Settings, *, timeout: float, cwd: Path) -> list[Ro
     return [row for section in results for row in section]
 
 
+def _import_what_the_checks_use(settings: Settings) -> None:
+    """Import every module a configured check needs before any clock starts. An import is
+    synchronous: done inside a check it stalls the event loop, and every other check's
+    timeout runs on meanwhile (mcp alone takes ~1.4 s, so on a busy machine refused
+    connections were reported as "no answer within 2.5 s" and `--timeout 0.5` took 26 s)."""
+    import importlib
+
+    modules: list[str] = []
+    if settings.llm_configured:
+        modules.append("mardonar.llm.openai_compat")  # openai: ~0.3 s
+    if settings.redis_configured:
+        modules += ["redis.asyncio", "redis.asyncio.retry", "redis.backoff", "redis.exceptions"]
+    if settings.graphmcp_configured:
+        modules += ["mardonar.memory.graphmcp", "mcp", "mcp.client.streamable_http", "httpx2"]
+    if settings.vtt_configured:
+        modules.append("mardonar.vtt.foundry")
+    if settings.graphmcp_configured or settings.vtt_configured:
+        modules.append("httpx")
+    for name in modules:
+        importlib.import_module(name)
+
+
 def _http_client(timeout: float) -> httpx.AsyncClient:
     import httpx
 
@@ -133,14 +154,16 @@ async def _ready(rows: list[Row]) -> list[Row]:
 
 
 async def guarded(
-    check: Awaitable[list[Row]], *, part: str, name: str, limit: float, fix: str
+    check: Awaitable[list[Row]], *, part: str, name: str, timeout: float, limit: float, fix: str
 ) -> list[Row]:
-    """Run a network check under `limit` seconds; a timeout or a surprise becomes a ✗ row
-    rather than a crash, so one broken part never hides the others."""
+    """Run a network check under `limit` seconds (its requests' `timeout`s, plus slack); a
+    timeout or a surprise becomes a ✗ row rather than a crash, so one broken part never
+    hides the others. A timeout is reported as the `timeout` the user gave (--timeout), the
+    number they can act on."""
     try:
         return await asyncio.wait_for(check, limit)
     except TimeoutError:
-        return [Row(part, name, "fail", f"no answer within {limit:g} s", fix)]
+        return [Row(part, name, "fail", f"no answer within {timeout:g} s", fix)]
     except Exception as error:  # a check must never take the whole report down
         return [Row(part, name, "fail", f"check failed: {_reason(error)}", fix)]
 
@@ -264,6 +287,7 @@ async def llm_probe(part: str, llm: OpenAICompatLLM, *, timeout: float) -> list[
         probe(),
         part=part,
         name="reachable",
+        timeout=timeout,
         limit=3 * timeout + 1,
         fix=f"check that the server at {prefix}_BASE_URL is up, or raise --timeout",
     )
@@ -308,6 +332,7 @@ def storage_section(settings: Settings, timeout: float) -> Awaitable[list[Row]]:
             redis_check(client, shown, timeout, has_password=has_password),
             part="Storage",
             name="Redis PING",
+            timeout=timeout,
             limit=timeout + 1,
             fix=_REDIS_FIX,
         )
@@ -450,7 +475,9 @@ def memory_section(
         )
     fix = "start GraphMCP or fix GRAPHMCP_URL (leave it empty for the embedded search)"
     check = _graphmcp_tools(settings.graphmcp_url, settings.mardonar_graphmcp_tools, timeout, fix)
-    return guarded(check, part="Memory", name="GraphMCP", limit=timeout + 1, fix=fix)
+    return guarded(
+        check, part="Memory", name="GraphMCP", timeout=timeout, limit=timeout + 1, fix=fix
+    )
 
 
 async def _graphmcp_tools(url: str, renamed: dict[str, str], timeout: float, fix: str) -> list[Row]:
@@ -527,6 +554,7 @@ def relay_section(
         reachable_then_world(),
         part="Foundry relay",
         name="reachable",
+        timeout=timeout,
         limit=2 * timeout + 2,
         fix=fix,
     )
@@ -611,7 +639,7 @@ async def http_reachable(
             )
         ]
 
-    return await guarded(ask(), part=part, name=check, limit=timeout + 1, fix=fix)
+    return await guarded(ask(), part=part, name=check, timeout=timeout, limit=timeout + 1, fix=fix)
 
 
 # ---------------------------------------------------------------------- Discord

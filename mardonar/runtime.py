@@ -64,7 +64,10 @@ def open_runtime(
     seed: int,
     subscribers: Iterable[Subscriber] = (),
     data_dir: Path | None = None,
+    fresh_memory: bool = False,
 ) -> Runtime:
+    """`fresh_memory`: NPCs recall nothing earlier sessions of the spec left (`FreshMemory`;
+    nothing is deleted)."""
     from mardonar.engine.loop import Engine
     from mardonar.errors import ConfigError
     from mardonar.llm.select import select_llm
@@ -82,6 +85,10 @@ def open_runtime(
     if ingest is not None:
         subscribers = [*subscribers, ingest]
     memory = open_memory(settings, folder)
+    if fresh_memory:
+        from mardonar.memory.base import FreshMemory
+
+        memory = FreshMemory(memory)
     llm, backend = select_llm(bundle, settings, model=model, seed=seed)
     engine = Engine(
         bundle,
@@ -91,6 +98,7 @@ def open_runtime(
         data_dir=folder,
         context_budget=settings.mardonar_context_budget,
         max_tool_rounds=settings.mardonar_max_tool_rounds,
+        max_tool_calls=settings.mardonar_max_tool_calls,
         subscribers=subscribers,
         relay=open_relay(settings),
     )

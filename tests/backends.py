@@ -81,7 +81,8 @@ def _graphmcp_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFa
 
     served = SqliteMemory(tmp_path / "served" / "mardonar.db")
     request.addfinalizer(lambda: asyncio.run(served.close()))  # runs after server.stop
-    url, server = serve_in_thread(build_app(served, host="127.0.0.1"))
+    # Writable: the memory contract stores memories and indexes lore through the server.
+    url, server = serve_in_thread(build_app(served, host="127.0.0.1", writable=True))
     request.addfinalizer(server.stop)
     # The default threshold: the server's keyword ranks must be exempt from it.
     threshold = Settings.model_fields["graphmcp_score_threshold"].default

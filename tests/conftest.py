@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,31 @@ def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process tests see none of the developer's Mardonar variables either."""
     for name in SETTINGS_NAMES:
         monkeypatch.delenv(name, raising=False)
+
+
+CHECKOUT_DOTENV = REPO_ROOT / ".env"
+"""Where docs/operations.md tells an operator to put the previous bot's `.env`: in the clone."""
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv_of_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests never read the checkout's own `.env`: with the old bot's file there
+    (REDIS_URL=redis://localhost:6379/0, GRAPHMCP_URL, ...), a test that builds Settings
+    would talk to servers it never started. A `.env` a test writes in a folder of its own
+    (tests/test_config.py's `workdir`) is read as usual. Subprocesses never run in the
+    checkout with settings (run_cli's default folder is a fresh one)."""
+    from mardonar.config import Settings
+
+    checkout = CHECKOUT_DOTENV.resolve()
+    real_init = Settings.__init__
+
+    def init(self: Settings, **values: Any) -> None:
+        env_file = values.get("_env_file", Settings.model_config.get("env_file"))
+        if isinstance(env_file, str | os.PathLike) and Path(env_file).resolve() == checkout:
+            values["_env_file"] = None
+        real_init(self, **values)
+
+    monkeypatch.setattr(Settings, "__init__", init)
 
 
 @pytest.fixture

@@ -171,6 +171,8 @@ def test_out_of_range_value_from_dotenv_says_so(workdir: Path) -> None:
         ("REDIS_URL", "localhost:6379", "is not a URL starting with redis://"),
         ("LITELLM_BASE_URL", "localhost:4000", "is not a URL starting with http://"),
         ("DISCORD_GUILD_ID", "my-server", "is not a Discord id"),
+        ("DISCORD_ALLOWED_CHANNELS", "general", "has 'general', which is not a Discord id"),
+        ("DISCORD_ALLOWED_USERS", "123,bob", "has 'bob', which is not a Discord id"),
         ("MARDONAR_CONTEXT_BUDGET", "lots", "is not a whole number"),
         ("MARDONAR_LLM_TIMEOUT", "0", "is below 1"),
     ],
@@ -251,3 +253,23 @@ def test_every_field_is_documented() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, f"{name} has no attribute docstring"
         assert f"`{name.upper()}`" in docs, f"docs/configuration.md does not describe {name}"
+
+
+def test_the_suite_ignores_a_dotenv_in_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/operations.md tells operators to keep the old bot's `.env` in the clone; with it
+    there, tests built Settings against REDIS_URL=redis://localhost:6379/0 and failed."""
+    from tests.conftest import CHECKOUT_DOTENV
+
+    created = not CHECKOUT_DOTENV.exists()
+    if created:
+        CHECKOUT_DOTENV.write_text(
+            "REDIS_URL=redis://127.0.0.1:9/0\nGRAPHMCP_URL=http://127.0.0.1:9/mcp\n",
+            encoding="utf-8",
+        )
+    monkeypatch.chdir(CHECKOUT_DOTENV.parent)  # where `make test` runs pytest
+    try:
+        assert (Settings().redis_url, Settings().graphmcp_url) == (None, None)
+        assert load_settings().redis_url is None
+    finally:
+        if created:
+            CHECKOUT_DOTENV.unlink()

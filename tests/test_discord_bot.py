@@ -351,6 +351,60 @@ def test_long_narration_is_split_at_paragraphs(tmp_path: Path, fake_api: FakeDis
     asyncio.run(scenario())
 
 
+def test_narration_can_ping_the_encounters_players_and_nobody_else(
+    tmp_path: Path, fake_api: FakeDiscord
+) -> None:
+    """The model's text is posted: `<@id>` of any member used to notify them."""
+    llm = quiet_llm(f"<@{STRANGER}>, <@{ARIA}> and @everyone hear Grukk laugh.")
+
+    async def scenario() -> None:
+        async with open_table(fake_api, *paths(tmp_path), llm) as table:
+            await table.register(ARIA, "Aria Swiftwind")
+            await table.register(BRAM, "Bram Ironfoot")  # registered, not in this encounter
+            thread_id = await table.start()
+            opening = fake_api.posted(thread_id)
+            await table.say(thread_id, (ARIA, "I listen."))
+            (narration,) = [
+                body
+                for body in fake_api.posted(thread_id)
+                if "Grukk laugh" in (body.get("content") or "")
+            ]
+            assert narration["allowed_mentions"] == {"parse": [], "users": [ARIA]}
+            # Before anyone played, nobody at all.
+            assert all(body["allowed_mentions"]["parse"] == [] for body in opening)
+            assert all(not body["allowed_mentions"].get("users") for body in opening)
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_waiting_for_the_lock_says_so_in_the_thread_before_it_plays(
+    tmp_path: Path, fake_api: FakeDiscord
+) -> None:
+    """The wait used to be shown only with the turn's other events, once it was over."""
+
+    async def scenario() -> None:
+        async with open_table(fake_api, *paths(tmp_path), quiet_llm("Grukk nods.")) as table:
+            await table.register(ARIA, "Aria Swiftwind")
+            thread_id = await table.start()
+            encounter = await table.bot.desk.find(thread_id)
+            assert encounter is not None
+            async with table.bot.desk.store.turn_lock(encounter.session.id):  # another turn
+                table.gateway.message(thread_id, ARIA, "I wait.")
+                for _ in range(3000):  # until the bot posts, while the lock is still held
+                    if any("waiting for" in text for text in fake_api.texts(thread_id)):
+                        break
+                    await asyncio.sleep(0.01)
+                shown = fake_api.texts(thread_id)
+                assert any("waiting for" in text for text in shown), shown
+                assert not any("Grukk nods." in text for text in shown)
+            await table.settle()
+            after = fake_api.texts(thread_id)
+            assert any("Grukk nods." in text for text in after)
+            assert sum("waiting for" in text for text in after) == 1  # shown once
+
+    asyncio.run(scenario())
+
+
 def test_rolls_are_compact_lines(tmp_path: Path, fake_api: FakeDiscord) -> None:
     llm = ScriptedLLM(
         [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -160,6 +161,35 @@ def test_sync_refuses_a_client_id_of_another_application(
     assert ok.returncode == 0, ok.stderr
 
 
+def test_an_unreachable_discord_is_one_line_saying_the_bot_exits(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """It said "the bot retries on its own" and exited, naming ClientConnectorError, after
+    a JSON log line: two lines, one of them untrue."""
+    with socket.socket() as closed:  # bound, never listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        result = run_cli(
+            "serve",
+            "discord",
+            "--discord-api",
+            f"http://127.0.0.1:{port}/api/v10",
+            "--discord-gateway",
+            f"ws://127.0.0.1:{port}/",
+            cwd=copy_content(tmp_path / "content"),
+            env={
+                "DISCORD_TOKEN": TOKEN,
+                "DISCORD_ALLOWED_CHANNELS": str(PLAY_CHANNEL),
+                "DATA_DIR": str(tmp_path / "data"),
+            },
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "mardonar: cannot reach Discord: connection refused; check this host's network, DNS "
+        "and firewall (the bot exits; compose and systemd start it again)"
+    ]
+
+
 def test_sync_without_a_token(run_cli: RunCli) -> None:
     result = run_cli("discord", "sync")
     assert result.returncode == 2
@@ -218,6 +248,8 @@ def test_serve_becomes_ready_and_stops_cleanly_on_sigterm(
         stderr = Stderr(process)
         started = json.loads(stderr.wait_for("health server on port"))
         port = int(started["msg"].split("port ")[1].split()[0])
+        # Loopback unless MARDONAR_HEALTH_HOST says otherwise: /metrics is not for the world.
+        assert f"port {port} of 127.0.0.1 " in started["msg"]
         body: dict[str, object] = {}
         for _ in range(300):  # until the gateway session is ready (a few seconds)
             try:

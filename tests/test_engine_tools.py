@@ -12,21 +12,30 @@ from typing import Any
 
 import pytest
 
+from mardonar.content.bundle import Bundle
 from mardonar.engine.events import Narration, Rolled, ToolResult
 from mardonar.engine.session import Session
 from mardonar.llm.scripted import ScriptedLLM, ScriptedReply
 from tests.engine_helpers import open_table, run
+from tests.test_spec_links import with_loose_item
 
 
 def _state(session: Session) -> dict[str, Any]:
     return session.model_dump()
 
 
-def call_once(tmp_path: Path, name: str, args: dict[str, Any] | str, *, before: list[Any] = ()):  # type: ignore[assignment]
+def call_once(
+    tmp_path: Path,
+    name: str,
+    args: dict[str, Any] | str,
+    *,
+    before: list[Any] = (),
+    content: Bundle | None = None,
+):  # type: ignore[assignment]
     """Play one turn in which the model makes `before` calls, then the call under test."""
 
     async def go() -> tuple[ToolResult, dict[str, Any], dict[str, Any], Session]:
-        table = await open_table(tmp_path, ScriptedLLM([]))
+        table = await open_table(tmp_path, ScriptedLLM([]), content=content)
         try:
             # Earlier calls happen in a turn of their own so the state snapshot sits between.
             if before:
@@ -270,12 +279,23 @@ def test_grant_item_refuses_an_item_not_in_the_spec(tmp_path: Path) -> None:
 
 
 def test_an_item_is_granted_at_most_once(tmp_path: Path) -> None:
-    first = ("grant_item", {"player": "aria", "item": "toll-receipt"})
+    first = ("grant_item", {"player": "aria", "item": "lucky-pebble"})
     result, before, after, _ = call_once(
-        tmp_path, "grant_item", {"player": "bram", "item": "toll-receipt"}, before=[first]
+        tmp_path,
+        "grant_item",
+        {"player": "bram", "item": "lucky-pebble"},
+        before=[first],
+        content=with_loose_item(),
     )
     assert_refused(result, before, after, "already granted to aria")
-    assert after["items_granted"] == {"toll-receipt": "aria"}
+    assert after["items_granted"] == {"lucky-pebble": "aria"}
+
+
+def test_grant_item_refuses_an_item_an_outcome_brings(tmp_path: Path) -> None:
+    result, before, after, _ = call_once(
+        tmp_path, "grant_item", {"player": "aria", "item": "toll-receipt"}
+    )
+    assert_refused(result, before, after, "comes with the outcome paid-toll")
 
 
 # ---------------------------------------------------------------- resolve

@@ -613,6 +613,21 @@ def test_m307_invalid_regex_in_banned_is_at_the_entry(repo: Path) -> None:
     assert found.message.startswith("filters.banned[1]: not a valid regular expression")
 
 
+# --------------------------------------------------------------------------- M308
+
+
+def test_m308_requires_an_unknown_check_is_at_the_id_with_a_suggestion(repo: Path) -> None:
+    text = swap(SPEC, "    xp: 50\n", "    xp: 50\n    requires: [scare, charmm]\n")
+    found = only(lint_spec_text(repo, text), "M308", "error", pos(text, "charmm"))
+    assert found.message.startswith("outcomes[2].requires[1]: no check with id 'charmm'")
+    assert found.message.endswith("did you mean 'charm'?")
+
+
+def test_m308_requires_known_checks_is_clean(repo: Path) -> None:
+    text = swap(SPEC, "    xp: 50\n", "    xp: 50\n    requires: [scare, charm]\n")
+    assert lint_spec_text(repo, text) == []
+
+
 # --------------------------------------------------------------------------- M401-M405
 
 

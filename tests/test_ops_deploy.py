@@ -75,6 +75,10 @@ def test_compose_runs_the_bot_with_redis_and_a_one_shot_sync() -> None:
     assert "data:/data" in bot["volumes"]
     assert bot["environment"]["DATA_DIR"] == "/data"
     assert bot["environment"]["REDIS_URL"].startswith("redis://redis:")
+    # Inside the container the health server must take the published port's traffic; the
+    # host side of the port stays on the host's loopback.
+    assert bot["environment"]["MARDONAR_HEALTH_HOST"] == "0.0.0.0"
+    assert bot["ports"] == ["127.0.0.1:8080:8080"]
     assert bot["depends_on"]["redis"]["condition"] == "service_healthy"
     assert bot["restart"] == "unless-stopped"
     # Docker's SIGKILL must come after the bot's own wait for running turns.

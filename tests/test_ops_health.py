@@ -31,6 +31,17 @@ def test_healthz_answers_200_while_the_process_runs() -> None:
     assert run(go()) == (200, {"status": "ok"})
 
 
+def test_the_health_server_listens_on_loopback_unless_told_otherwise() -> None:
+    """It used to bind 0.0.0.0: /metrics (specs, session counts) open to the network."""
+
+    async def go() -> list[str]:
+        async with HealthServer(0) as server:
+            assert server._runner is not None
+            return [str(address[0]) for address in server._runner.addresses]
+
+    assert run(go()) == ["127.0.0.1"]
+
+
 def test_readyz_follows_the_checks_and_names_what_is_not_ready() -> None:
     state = {"gateway": False, "store": True}
 

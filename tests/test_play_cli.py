@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import cli_env
 from tests.engine_helpers import copy_content
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -386,7 +389,9 @@ def test_the_turn_limit_ends_unresolved(run_cli: RunCli, repo: Path, tmp_path: P
 
 
 def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    # A DATA_DIR path longer than the 80 columns of a piped terminal: the output must not
+    # change with the path's length (a fresh clone under a long path once broke this test).
+    data = tmp_path / ("long-data-dir-" * 8) / "data"
     env = {"DATA_DIR": str(data)}
     empty = run_cli("tally", cwd=repo, env=env)
     assert empty.returncode == 0, empty.stderr
@@ -405,13 +410,13 @@ def test_tally_counts_runs(run_cli: RunCli, repo: Path, tmp_path: Path) -> None:
 
     table = run_cli("tally", cwd=repo, env=env)
     assert table.returncode == 0, table.stderr
-    rows = {
-        cells[0]: cells[1]
-        for line in table.stdout.splitlines()
-        if len(cells := re.findall(r"[\w-]+", line)) == 2
-    }
+    # The file named whole on the first line, then the table and nothing else.
+    first, *rest = table.stdout.splitlines()
+    assert first == f"Runs per spec, from {data / 'tally.json'}:", table.stdout
+    rows = {cells[0]: cells[1] for line in rest if len(cells := re.findall(r"[\w-]+", line)) == 2}
     assert rows.pop("spec") == "runs", table.stdout  # the column headers
     assert rows == {SPEC: "2", "smugglers-chase": "1", "total": "3"}, table.stdout
+    assert str(data) not in "\n".join(rest), table.stdout
     as_json = run_cli("tally", "--json", cwd=repo, env=env)
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == {SPEC: 2, "smugglers-chase": 1}
@@ -439,3 +444,109 @@ def test_resume_keeps_the_last_speaker_unless_as_is_given(
     assert chosen.returncode == 0, chosen.stderr
     said = [(e["player"], e["text"]) for e in records(transcript) if e["type"] == "player"]
     assert said == [("bram", "Evening, Grukk."), ("bram", "Nice bridge."), ("cyra", "Hello.")]
+
+
+# --------------------------------------------------------------------------- an unusable DATA_DIR
+
+
+def _without_permission_overrides() -> None:
+    """In the child, before exec: as root, give up overriding file permissions
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH leave the bounding set), so a read-only file or
+    folder is read-only for it as for any user — the tests and CI run as root."""
+    import ctypes
+
+    if os.geteuid() != 0:
+        return  # permissions already apply
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop = 24
+    for capability in (1, 2):
+        if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_read_only_data_dir_is_named_and_the_database_kept(
+    run_cli: RunCli, repo: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = cli_env({"DATA_DIR": str(data)})
+    first = subprocess.run(
+        [sys.executable, "-m", "mardonar", "play", SPEC, "--plain", "--seed", "3"],
+        cwd=repo, env=env, input="I greet Grukk politely\n", capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    database = data / "mardonar.db"
+    modes = {path: path.stat().st_mode for path in (data, *data.iterdir())}
+    for path in modes:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "mardonar", "play", SPEC, "--plain", "--resume"],
+            cwd=repo, env=env, input="", capture_output=True, text=True, timeout=60,
+            check=False, preexec_fn=_without_permission_overrides,
+        )  # fmt: skip
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert refused.returncode == 1
+    line = one_line_error(refused)
+    assert f"{database}: cannot write to it" in line
+    assert f"folder {data}" in line and "writable" in line
+    assert "keep it" in line and "move it aside" not in line
+    # Writable again: the same session continues, nothing lost.
+    again = play(run_cli, repo, data, SPEC, "--resume", lines=["/status"])
+    assert again.returncode == 0, again.stderr
+    assert "resumed at turn 1" in again.stdout
+
+
+def test_a_corrupt_database_is_the_one_to_move_aside(
+    run_cli: RunCli, repo: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mardonar.db").write_bytes(b"these are not the bytes of an SQLite database\n" * 100)
+    result = play(run_cli, repo, data, SPEC, "--seed", "1", lines=["Hello."])
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert line.endswith("move it aside to start afresh"), line
+    assert f"{data / 'mardonar.db'} is not a usable Mardonar database" in line
+
+
+# --------------------------------------------------------------------------- NPC memory
+
+
+def test_npc_memory_of_earlier_playtests_is_said_and_fresh_memory_starts_clean(
+    run_cli: RunCli, repo: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    said = ["Fine. We pay the toll."]
+
+    def normal(out: str) -> str:
+        return STAMP.sub("<stamp>", out)
+
+    first = play(run_cli, repo, data, SPEC, "--seed", "5", lines=said)
+    assert first.returncode == 0 and "★ Outcome: paid-toll" in first.stdout
+    assert "NPC memory" not in first.stdout  # nothing earlier to remember
+
+    second = play(run_cli, repo, data, SPEC, "--seed", "5", lines=said)
+    assert second.returncode == 0, second.stderr
+    (note,) = [line for line in second.stdout.splitlines() if "NPC memory" in line]
+    assert re.fullmatch(
+        r"  · NPC memory: \d+ facts? from 1 earlier session of this spec remembered "
+        r"\(--fresh-memory to start clean\)",
+        note,
+    ), note
+
+    fresh = play(run_cli, repo, data, SPEC, "--seed", "5", "--fresh-memory", lines=said)
+    assert fresh.returncode == 0, fresh.stderr
+    (clean,) = [line for line in fresh.stdout.splitlines() if "NPC memory" in line]
+    assert re.fullmatch(
+        r"  · NPC memory: starting clean \(--fresh-memory\); \d+ facts? from 2 earlier "
+        r"sessions of this spec kept, not recalled",
+        clean,
+    ), clean
+    # Apart from that line, the same playtest as the first.
+    assert normal(fresh.stdout.replace(clean + "\n", "")) == normal(first.stdout)
+    # And nothing was deleted: a later session without the flag still remembers both.
+    later = play(run_cli, repo, data, SPEC, "--seed", "5", lines=["/quit"])
+    assert "from 2 earlier sessions of this spec remembered" in later.stdout

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -22,7 +24,7 @@ from typing import Any, TypeVar, cast
 import pytest
 import redis.asyncio as aioredis
 
-from mardonar.engine.events import EngineError, Event, Narration, PlayerSaid
+from mardonar.engine.events import EngineError, Event, Narration, Notice, PlayerSaid
 from mardonar.engine.loop import Engine
 from mardonar.engine.session import Session
 from mardonar.llm.offline import OfflineNarrator
@@ -34,6 +36,7 @@ from mardonar.store.sqlite import SqliteStore
 from mardonar.transcript import event_record
 from tests.conftest import RunCli, cli_env
 from tests.engine_helpers import bundle, copy_content
+from tests.llm_server import ScriptedServer, llm_server, serve_llm  # noqa: F401
 from tests.redis_server import RestartableRedis, redis_server, restartable_redis  # noqa: F401
 
 SPEC = "goblin-toll-bridge"
@@ -676,3 +679,281 @@ def test_the_plain_repl_says_one_line_and_plays_on_while_redis_is_away(
     assert all(line.startswith("  ! ") and "start Redis" in line for line in refusals)
     assert session.turn == 2 and session.status.value == "active"  # /end was refused too
     assert "continue with `mardonar play goblin-toll-bridge --resume`" in shown
+
+
+# ------------------------------------------------------------------------------ a lock left behind
+
+LOCK_HOLDER = """
+import asyncio, sys
+
+from mardonar.store.redis import RedisStore
+
+
+async def main(url: str, session_id: str) -> None:
+    store = RedisStore(url)
+    try:
+        async with store.turn_lock(session_id):
+            print("held", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)  # a turn that runs until told
+    finally:
+        await store.close()
+
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+class Lines:
+    """A subprocess's stdout read on a thread, so a test waits for a line with a bound."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                self._queue.put(line)
+            self._queue.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def until(self, text: str, timeout: float = 60) -> str:
+        """The first line containing `text`; fails on end of output or after `timeout` s."""
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                pytest.fail(f"no line with {text!r} within {timeout:g} s: {self.seen}")
+            if line is None:
+                pytest.fail(f"the output ended without {text!r}: {self.seen}")
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def rest(self, timeout: float = 60) -> str:
+        while True:
+            line = self._queue.get(timeout=timeout)
+            if line is None:
+                return "".join(self.seen)
+            self.seen.append(line)
+
+
+def _lock_key(session_id: str) -> str:
+    return f"mardonar:lock:session:{session_id}"
+
+
+def test_a_lock_back_from_the_append_only_file_is_taken_over_once_its_holder_is_gone(
+    restartable_redis: RestartableRedis, llm_server: ScriptedServer, tmp_path: Path
+) -> None:
+    """The interrupted turn: `play` is mid-turn (the model has not answered) when Redis
+    crashes and the process is killed; Redis comes back with its append-only file, and with
+    it the turn lock. `--resume` says so and takes the lock over at once, though the wait it
+    is configured for (and the lock's remaining life) is an hour."""
+    server = restartable_redis
+    repo = copy_content(tmp_path / "repo")
+    data = tmp_path / "data"
+    llm_server.hang(seconds=600)  # the first turn's model call never answers
+    llm_server.default = serve_llm(OfflineNarrator(bundle(SPEC), 1))
+    env = cli_env(
+        {
+            "REDIS_URL": server.url,
+            "DATA_DIR": str(data),
+            "MARDONAR_TURN_LOCK_TIMEOUT": "3600",
+            **llm_server.env(),
+        }
+    )
+    command = [sys.executable, "-m", "mardonar", "play", SPEC, "--plain", "--seed", "1"]
+    first = subprocess.Popen(
+        command,
+        cwd=repo,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert first.stdin is not None
+        first.stdin.write("I ask Grukk who built the bridge\n")
+        first.stdin.flush()
+        assert len(llm_server.wait_for_requests(1, timeout=60)) == 1  # mid-turn, lock held
+        assert server.process is not None
+        server.process.kill()  # Redis crashes (SIGKILL: nothing but the fsynced AOF survives)
+        server.process.wait()
+        first.kill()  # and the interrupted process is gone too
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    server.start()
+
+    async def look() -> tuple[str | None, str]:
+        async def lock(r: aioredis.Redis) -> tuple[str | None, str]:
+            (key,) = [k async for k in r.scan_iter(match="mardonar:lock:session:*")]
+            # Whatever lease it had, it would now last an hour: only its holder being gone
+            # can let the resume in.
+            await r.pexpire(key, 3_600_000)
+            return await r.get(key), key
+
+        return await with_client(server.url, lock)
+
+    value, key = run(look())
+    assert value is not None and f'"pid":{first.pid}' in value  # back from the AOF
+    session_id = key.removeprefix("mardonar:lock:session:")
+
+    resumed = subprocess.run(
+        [*command[:5], "--resume"],
+        cwd=repo,
+        env=env,
+        input="/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    notices = [line for line in resumed.stdout.splitlines() if "turn lock" in line]
+    assert len(notices) == 1, resumed.stdout
+    assert notices[0].startswith(f"  · the turn lock of session {session_id} was left by ")
+    assert f"process {first.pid} on " in notices[0]
+    assert notices[0].endswith("which no longer runs; taken over")
+    # The interrupted turn was played this time, and the lock released at its end.
+
+    async def after() -> tuple[int, str | None]:
+        store = RedisStore(server.url)
+        try:
+            stored = await store.load_session(session_id)
+            assert stored is not None
+        finally:
+            await store.close()
+        return stored.turn, await with_client(server.url, lambda r: r.get(key))
+
+    assert run(after()) == (1, None)
+
+
+def test_a_waiting_turn_says_why_and_for_how_long(
+    redis_server: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """A live holder (another process, mid-turn) keeps the lock: `--resume` says it waits,
+    for whom and for how long, and plays as soon as that turn ends."""
+    repo = copy_content(tmp_path / "repo")
+    data = tmp_path / "data"
+
+    async def start() -> str:
+        engine = await open_engine(redis_server, data)
+        try:
+            return (await engine.start(seed=1)).id
+        finally:
+            await close_engine(engine)
+
+    session_id = run(start())
+    env = cli_env({"REDIS_URL": redis_server, "DATA_DIR": str(data)})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, redis_server, session_id],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    resumed: subprocess.Popen[str] | None = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        resumed = subprocess.Popen(
+            [sys.executable, "-m", "mardonar", "play", SPEC, "--plain", "--resume"],
+            cwd=repo,
+            env={**env, "MARDONAR_TURN_LOCK_TIMEOUT": "900"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert resumed.stdin is not None
+        resumed.stdin.write("I greet Grukk politely\n")
+        resumed.stdin.close()
+        out = Lines(resumed)
+        waiting = out.until("waiting up to")
+        assert waiting.startswith("  · waiting up to 900 s for the turn lock of session ")
+        assert f"process {holder.pid} on " in waiting  # who holds it
+        assert "a turn in progress there" in waiting  # why
+        assert holder.poll() is None  # it really is still holding it
+        assert holder.stdin is not None
+        holder.stdin.write("done\n")  # that turn ends
+        holder.stdin.flush()
+        assert holder.wait(timeout=60) == 0
+        shown = out.rest()
+        assert resumed.wait(timeout=60) == 0
+        assert "Grukk" in shown.split(waiting, 1)[1]  # then the turn was played
+        assert shown.count("waiting up to") == 1  # said once, not once per poll
+    finally:
+        for process in (holder, resumed):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_the_engine_shows_the_wait_before_the_turn(redis_server: str, tmp_path: Path) -> None:
+    """Every front end shows what `run_turn` yields: the waiting line comes first, as the
+    wait begins (not once the turn is over)."""
+
+    async def scenario() -> None:
+        engine = await open_engine(redis_server, tmp_path / "data")
+        holder = RedisStore(redis_server)
+        try:
+            session = await engine.start(seed=1)
+            seen: list[Event] = []
+            async with holder.turn_lock(session.id):
+                turn = engine.run_turn(session, [("aria", "I greet Grukk politely")])
+                seen.append(await anext(turn))  # arrives while the lock is still held
+            seen += [event async for event in turn]
+            assert isinstance(seen[0], Notice) and "waiting up to 180 s" in seen[0].text
+            assert [e for e in seen if isinstance(e, PlayerSaid)]
+            assert errors(seen) == []
+        finally:
+            await holder.close()
+            await close_engine(engine)
+
+    run(scenario())
+
+
+def test_a_live_holders_lock_is_never_taken_over(redis_server: str) -> None:
+    """A lock whose holder runs (this process, another task) is waited for, even with a
+    lease long gone by the clock of a restarted Redis: only a provably dead holder loses it."""
+
+    async def scenario() -> None:
+        holder, waiter = RedisStore(redis_server), RedisStore(redis_server, lock_wait=0.5)
+        heard: list[str] = []
+        try:
+            async with holder.turn_lock("s1"):
+                with pytest.raises(TurnBusy):
+                    async with waiter.turn_lock("s1", on_wait=heard.append):
+                        pytest.fail("took a live holder's lock")
+            (line,) = heard
+            assert line.startswith("waiting up to 0 s for the turn lock of session s1: process ")
+
+            # A holder that names a process of this machine that has exited: taken over.
+            gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            from dataclasses import replace
+
+            from mardonar.store.redis import Holder
+
+            dead = replace(Holder.here(), pid=int(gone.stdout), started="1")
+            await with_client(
+                redis_server, lambda r: r.set(_lock_key("s2"), dead.encode(), px=3_600_000)
+            )
+            heard.clear()
+            async with waiter.turn_lock("s2", on_wait=heard.append):
+                pass
+            assert heard == [
+                f"the turn lock of session s2 was left by {dead.describe()}, "
+                "which no longer runs; taken over"
+            ]
+        finally:
+            await holder.close()
+            await waiter.close()
+
+    run(scenario())

@@ -116,19 +116,25 @@ def test_the_cheating_golden_records_every_refusal_and_correction() -> None:
         "unknown tool 'give_gold'",
         "already rolled 'deceive-grukk' and it is not repeatable",
         "bonus XP for Bram Ironfoot is limited to 30 by the spec",
+        "not run: at most 8 tool calls are run per reply",
         "unknown item 'dragon-hoard'",
         "unknown outcome 'party-wins-everything'",
-        "'knuckle-bone-dice' was already granted to cyra",
+        "bargain-with-knuckle succeeding (not rolled yet)",
+        "'knuckle-bone-dice' comes with the outcome debt-settled",
+        "'toll-receipt' comes with the outcome paid-toll",
+        "bargain-with-knuckle succeeding (rolled: failure)",
         "the encounter is over",
     ):
         assert sum(said in refusal for refusal in refusals) == 1, said
-    assert len(refusals) == 10
+    assert len(refusals) == 14
     corrections = [r["reason"] for r in records if r["type"] == "correction"]
     assert len(corrections) == 2 and "DC" in corrections[0] and "as an ai" in corrections[1]
     narrations = [r["text"] for r in records if r["type"] == "narration"]
     assert not any("DC 12" in text or "AI language model" in text for text in narrations)
     (resolve,) = [r for r in records if r["type"] == "resolve"]
-    assert resolve["xp"] == {"aria": 100, "bram": 100, "cyra": 100}  # no bonus got through
+    # The failed bargain's outcome, no bonus and no item got through.
+    assert resolve["outcome"] == "turned-back"
+    assert resolve["xp"] == {"aria": 0, "bram": 0, "cyra": 0} and resolve["items"] == {}
 
 
 def test_scripted_goldens_make_every_kind_of_tool_call() -> None:

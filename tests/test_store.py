@@ -387,3 +387,23 @@ def test_sqlite_closed_store_says_so(tmp_path: Path) -> None:
     asyncio.run(s.close())
     with pytest.raises(RuntimeError, match="closed"):
         asyncio.run(s.load_session("s1"))
+
+
+def test_a_full_disk_is_named_and_the_database_kept(tmp_path: Path) -> None:
+    """SQLite's own "database or disk is full", for real: the file may not grow past the
+    pages it has (`max_page_count`), as on a disk with no space left."""
+    from mardonar.store.sqlite import SqliteStore, connect, migrate
+
+    path = tmp_path / "mardonar.db"
+    conn = connect(path)
+    try:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {max(pages, 1)}")
+        with pytest.raises(ConfigError) as caught:
+            migrate(conn, SqliteStore.component, SqliteStore.migrations, path)
+    finally:
+        conn.close()
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the disk is full (database or disk is full)")
+    assert f"free some space on the disk holding {tmp_path}" in message
+    assert "keep it" in message and "move it aside" not in message

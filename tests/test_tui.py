@@ -52,7 +52,15 @@ ENCOUNTER: list[ScriptedReply | str] = [
     ),
     "As an AI language model, I think Grukk shrugs.",
     "Grukk's ears droop. He glances at the gorge and mutters about dice.",
-    # Turn 2 (Cyra): bargain with Knuckle, an over-limit XP award (refused), resolve.
+    # Turn 2 (Cyra): the climb down and the swaying planks (two rolls, so that with seed 7
+    # the bargain that follows succeeds: debt-settled needs it), bargain with Knuckle, an
+    # over-limit XP award (refused), resolve.
+    ScriptedReply(
+        tool_calls=[
+            ("skill_check", {"player": "cyra", "skill": "athletics", "difficulty": "easy"}),
+            ("roll", {"expression": "d6", "reason": "the planks sway"}),
+        ]
+    ),
     ScriptedReply(
         tool_calls=[
             ("skill_check", {"player": "cyra", "check": "bargain-with-knuckle"}),
@@ -173,10 +181,12 @@ def test_a_scripted_encounter_fills_the_story_and_every_panel(tmp_path: Path) ->
             "skill_check",
             "remember",
             "skill_check",
+            "roll",
+            "skill_check",
             "award_xp",
             "resolve",
         ]
-        refused = tools.records[3]
+        refused = tools.records[5]
         assert refused.ok is False and "limited to 30" in (refused.error or "")
         assert "✘ bonus XP for Cyra Vell is limited to 30" in tools.text
         assert "check=read-grukk player=aria" in tools.text

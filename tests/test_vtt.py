@@ -7,18 +7,20 @@ makes the GM's tool calls); the relay client speaks HTTP to the loopback relay.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
+from mardonar.content.bundle import Bundle
 from mardonar.engine.events import Resolved
 from mardonar.engine.session import Session
 from mardonar.llm.scripted import ScriptedLLM, ScriptedReply
 from mardonar.store.sqlite import SqliteStore
 from mardonar.vtt.foundry import FoundryRelay
 from tests.conftest import RunCli
-from tests.engine_helpers import copy_content, open_table, run
+from tests.engine_helpers import bundle, copy_content, open_table, run
 from tests.vtt_relay import API_KEY, CLIENT_ID, Actor, RelayServer, World
 
 TOKEN_UUID = "Compendium.world.items.Item.aB3kT9xQ2mLp7Zr1"  # the spec's uuid: found as is
@@ -38,13 +40,28 @@ def world(*characters: str) -> World:
     )
 
 
+def receipt_by_hand() -> Bundle:
+    """The goblin bridge with `paid-toll` granting no items: the receipt is the GM's to give."""
+    content = bundle()
+    outcomes = [
+        o.model_copy(update={"items": []}) if o.id == "paid-toll" else o
+        for o in content.spec.outcomes
+    ]
+    return dataclasses.replace(content, spec=content.spec.model_copy(update={"outcomes": outcomes}))
+
+
 def resolve(
     tmp_path: Path, relay_url: str | None, speakers: tuple[str, ...] = ("aria", "bram", "cyra")
 ) -> tuple[Resolved, Session, str]:
-    """One turn in which `speakers` speak and the GM gives Cyra the toll receipt and resolves
-    `debt-settled` (100 XP each; its two items go to Aria, the first speaker)."""
+    """One turn in which `speakers` speak, Aria bargains with Knuckle (a success with seed 1)
+    and the GM gives Cyra the toll receipt and resolves `debt-settled` (100 XP each; its two
+    items go to Aria, whose roll led to it). The receipt is no outcome's item here, so the
+    GM may grant it by hand."""
     llm = ScriptedLLM(
         [
+            ScriptedReply(
+                tool_calls=[("skill_check", {"player": "aria", "check": "bargain-with-knuckle"})]
+            ),
             ScriptedReply(
                 tool_calls=[
                     ("grant_item", {"player": "cyra", "item": "toll-receipt"}),
@@ -56,7 +73,7 @@ def resolve(
     )
 
     async def go() -> tuple[Resolved, Session, str]:
-        table = await open_table(tmp_path, llm)
+        table = await open_table(tmp_path, llm, seed=1, content=receipt_by_hand())
         table.engine.relay = FoundryRelay(relay_url, timeout=5) if relay_url else None
         try:
             lines = [(player, "We settle the troll's debt.") for player in speakers]

@@ -185,12 +185,9 @@ SCRIPTED: dict[str, dict[str, Any]] = {
                 "Grukk only grins and whistles. Two more goblins peer over the far railing, "
                 "spears wobbling. The snoring below stops for a moment.",
             ),
-            # turn 3: the troll; a fair deal earns a bonus, the dice, and the outcome
+            # turn 3: the troll; a fair deal earns a bonus, and the outcome its dice
             calls(("skill_check", {"player": "cyra", "check": "bargain-with-knuckle"})),
-            calls(
-                ("award_xp", {"player": "cyra", "amount": 20, "reason": "faced the troll"}),
-                ("grant_item", {"player": "cyra", "item": "knuckle-bone-dice"}),
-            ),
+            calls(("award_xp", {"player": "cyra", "amount": 20, "reason": "faced the troll"})),
             calls(
                 (
                     "resolve",
@@ -340,22 +337,31 @@ CHEATING: dict[str, dict[str, Any]] = {
                 "standing in the middle of the bridge, though.",
                 'Grukk narrows his eyes. "Tax collectors pay double. For lying."',
             ),
-            # turn 2: the same check again, 5,000 bonus XP, an item the spec does not have;
+            # turn 2: the same check again, 5,000 bonus XP in a flood of twelve calls (eight
+            # run, the ninth refused, the rest dropped), an item the spec does not have;
             # then a narration that breaks character (banned) and one that does not
             calls(("skill_check", {"player": "aria", "check": "deceive-grukk"})),
-            calls(("award_xp", {"player": "bram", "amount": 5000, "reason": "asked nicely"})),
+            calls(
+                ("award_xp", {"player": "bram", "amount": 5000, "reason": "asked nicely"}),
+                *[("remember", {"npc": "grukk", "fact": "Bram wants a reward."})] * 11,
+            ),
             calls(("grant_item", {"player": "bram", "item": "dragon-hoard"})),
             "As an AI language model, I cannot give Bram a reward for asking.",
             'Mardonar chuckles. "Patience is its own reward, dwarf." Grukk sticks his tongue '
             "out at Bram from behind the sign.",
-            # turn 3: an outcome that does not exist, the real check, one item given twice,
-            # the outcome; then a tool call after the end
-            calls(("resolve", {"outcome": "party-wins-everything", "summary": "All rich."})),
+            # turn 3: an outcome that does not exist, the best outcome before its check is
+            # rolled, the real check, the items of two outcomes by hand, the best outcome
+            # after a failed roll, the outcome; then a tool call after the end
+            calls(
+                ("resolve", {"outcome": "party-wins-everything", "summary": "All rich."}),
+                ("resolve", {"outcome": "debt-settled", "summary": "Paid in advance."}),
+            ),
             calls(("skill_check", {"player": "cyra", "check": "bargain-with-knuckle"})),
             calls(
                 ("grant_item", {"player": "cyra", "item": "knuckle-bone-dice"}),
-                ("grant_item", {"player": "bram", "item": "knuckle-bone-dice"}),
+                ("grant_item", {"player": "bram", "item": "toll-receipt"}),
             ),
+            # the bargain fails (seed 9): the best outcome anyway, then the one the dice gave
             calls(
                 (
                     "resolve",
@@ -364,16 +370,25 @@ CHEATING: dict[str, dict[str, Any]] = {
                         "summary": "Cyra talked Old Knuckle round; Grukk's debt is forgiven.",
                     },
                 ),
+                (
+                    "resolve",
+                    {
+                        "outcome": "turned-back",
+                        "summary": "Old Knuckle took offence and shook the party off his bridge.",
+                    },
+                ),
                 ("award_xp", {"player": "cyra", "amount": 10, "reason": "one more for luck"}),
             ),
-            "Old Knuckle laughs until the bridge sways and waves you across.",
+            "Old Knuckle shakes the bridge until the planks sing, and you retreat up the road.",
         ],
     },
 }
 """The session behind `<spec>-cheating.jsonl`: a scripted model that tries to cheat past
 the spec at every turn — its own DC, unknown checks, players, tools, items and outcomes, a
-check rolled twice, 5,000 bonus XP, an item given twice, a tool call after the end, a DC
-and an out-of-character line in its narration. Every refusal and correction the engine
+check rolled twice, 5,000 bonus XP, twelve calls in one reply, an outcome resolved before
+its check, outcomes' items
+granted by hand, a tool call after the end, a DC and an out-of-character line in its
+narration. Every refusal and correction the engine
 makes is recorded, so replay fails if one of them ever stops happening."""
 
 

@@ -1,7 +1,8 @@
 """`mardonar doctor`: check the configuration and every configured server (issue #4).
 
 The checks live in mardonar/doctor.py; this module only reads the options, prints the rows
-(a rich table, or JSON for scripts) and picks the exit code.
+(a rich table on a terminal, a list of whole lines when piped, or JSON for scripts) and
+picks the exit code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import typer
 from mardonar.cli._common import TextOrJson
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from mardonar.doctor import Row
 
 
@@ -20,7 +24,9 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor")
     def doctor(
         output: TextOrJson = typer.Option(
-            TextOrJson.text, "--format", help="text: a table; json: a list of row objects."
+            TextOrJson.text,
+            "--format",
+            help="text: a table (one line a check when piped); json: a list of row objects.",
         ),
         timeout: float = typer.Option(
             5.0,
@@ -52,11 +58,30 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(1 if failed(rows, strict=strict) else 0)
 
 
-def _print_table(rows: list[Row], *, strict: bool) -> None:
-    from rich import box
+def _print_table(rows: list[Row], *, strict: bool, console: Console | None = None) -> None:
     from rich.console import Console
+
+    from mardonar.safetext import safe
+
+    console = console or Console(highlight=False)
+    if console.is_terminal:
+        console.print(_table(rows))
+    else:
+        # Piped (`| cat`, a CI log) a console is 80 columns, and a table squeezed into them
+        # cut the URL and the fix, the part the operator needs: a check a line instead.
+        for row in rows:
+            typer.echo(f"{row.symbol} {row.part} · {row.check}: {safe(row.detail)}")
+            if row.fix:
+                typer.echo(f"    fix: {safe(row.fix)}")
+    console.print(f"doctor: {_verdict(rows, strict=strict)}", markup=False)
+
+
+def _table(rows: list[Row]) -> Table:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from mardonar.safetext import safe
 
     styles = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -67,8 +92,9 @@ def _print_table(rows: list[Row], *, strict: bool) -> None:
     # the room (left to itself, rich splits it evenly and the detail wraps first).
     fixes = any(row.fix for row in rows)
     table.expand = fixes  # rich honours ratios only in an expanded table
-    table.add_column("detail", ratio=3 if fixes else None)
-    table.add_column("fix", ratio=2 if fixes else None)
+    # "fold": a URL longer than its column breaks over lines instead of ending in "…".
+    table.add_column("detail", ratio=3 if fixes else None, overflow="fold")
+    table.add_column("fix", ratio=2 if fixes else None, overflow="fold")
     for index, row in enumerate(rows):
         first_of_part = index == 0 or rows[index - 1].part != row.part
         last_of_part = index == len(rows) - 1 or rows[index + 1].part != row.part
@@ -77,12 +103,14 @@ def _print_table(rows: list[Row], *, strict: bool) -> None:
             Text(row.part if first_of_part else "", style="bold"),
             Text(row.check),
             Text(row.symbol, style=styles[row.status]),
-            Text(row.detail),
-            Text(row.fix),
+            Text(safe(row.detail)),  # a server's own error text can carry escapes
+            Text(safe(row.fix)),
             end_section=last_of_part,
         )
-    console = Console(highlight=False)
-    console.print(table)
+    return table
+
+
+def _verdict(rows: list[Row], *, strict: bool) -> str:
     fails = sum(row.status == "fail" for row in rows)
     warns = sum(row.status == "warn" for row in rows)
     if fails or (strict and warns):
@@ -93,4 +121,4 @@ def _print_table(rows: list[Row], *, strict: bool) -> None:
         verdict = f"every configured part works; {warns} warning(s)"
     else:
         verdict = "every configured part works"
-    console.print(f"doctor: {verdict}", markup=False)
+    return verdict

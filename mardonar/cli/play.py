@@ -32,6 +32,12 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(
             False, "--resume", help="Continue the most recent unfinished session of this spec."
         ),
+        fresh_memory: bool = typer.Option(
+            False,
+            "--fresh-memory",
+            help="NPCs recall nothing from earlier sessions of this spec (kept, not deleted); "
+            "give it again with --resume.",
+        ),
         plain: bool = typer.Option(
             False, "--plain", help="The plain line REPL instead of the TUI."
         ),
@@ -59,6 +65,7 @@ def register(app: typer.Typer) -> None:
             transcript=transcript,
             model=model,
             resume=resume,
+            fresh_memory=fresh_memory,
         )
         tui = not plain and sys.stdin.isatty() and sys.stdout.isatty()
         if watch and not tui:

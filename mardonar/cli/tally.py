@@ -27,7 +27,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"Runs per spec ({settings.data_dir / TALLY_FILE})")
+        # The file's path on a line of its own, never wrapped: as the table's title Rich
+        # wrapped a long DATA_DIR across lines, so the output changed with the path's length.
+        typer.echo(f"Runs per spec, from {settings.data_dir / TALLY_FILE}:")
+        table = Table()
         table.add_column("spec")
         table.add_column("runs", justify="right")
         for spec_id, runs in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):

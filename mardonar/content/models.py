@@ -168,7 +168,11 @@ class Outcome(Strict):
     xp: int = Field(default=0, ge=0, le=1_000_000)
     """XP awarded to each participating character."""
     items: list[Slug] = Field(default_factory=list)
-    """Ids of items (from this spec's `items`) granted with this outcome."""
+    """Ids of items (from this spec's `items`) granted with this outcome. An item an outcome
+    lists comes only with a resolution; the GM cannot grant it by hand."""
+    requires: list[Slug] = Field(default_factory=list)
+    """Ids of checks that must have succeeded (by any player) before the GM may resolve this
+    outcome (a Mardonar addition; optional)."""
 
 
 class Item(Strict):
@@ -246,6 +250,21 @@ class Spec(Strict):
 
     def item(self, item_id: str) -> Item | None:
         return next((item for item in self.items if item.id == item_id), None)
+
+    def routes_to(self, outcome_id: str) -> list[tuple[Check, bool]]:
+        """The checks whose result leads to the outcome: (check, True) for its `leads_to`,
+        (check, False) for its `failure_leads_to`, in spec order."""
+        routes: list[tuple[Check, bool]] = []
+        for check in self.checks:
+            if check.leads_to == outcome_id:
+                routes.append((check, True))
+            if check.failure_leads_to == outcome_id:
+                routes.append((check, False))
+        return routes
+
+    def item_outcomes(self, item_id: str) -> list[Outcome]:
+        """The outcomes that grant the item on resolution (empty: the GM grants it by hand)."""
+        return [outcome for outcome in self.outcomes if item_id in outcome.items]
 
 
 # --------------------------------------------------------------------------- persona

@@ -80,6 +80,8 @@ def spec_gm_view(spec: Spec) -> str:
         line = f"- {outcome.id} ({outcome.result.value}, {outcome.xp} XP"
         if outcome.items:
             line += ", items: " + ", ".join(outcome.items)
+        if outcome.requires:
+            line += ", only after these checks succeed: " + ", ".join(outcome.requires)
         line += f"): {outcome.when}"
         out.append(line)
     if spec.items:

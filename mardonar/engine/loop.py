@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
@@ -18,6 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mardonar.engine.bounds import (
+    MAX_PLAYER_LINE_CHARS,
+    bound_call,
+    bound_player_line,
+    bound_text,
+    fit_turn,
+    result_message,
+)
 from mardonar.engine.context import BuiltContext, build_context, compact_old_turns
 from mardonar.engine.dice import Dice
 from mardonar.engine.events import (
@@ -39,7 +48,7 @@ from mardonar.engine.events import (
 from mardonar.engine.replycheck import enforce_limits, problems_with, recover_tool_calls
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
-from mardonar.engine.tools import TOOL_SPECS, Toolbox
+from mardonar.engine.tools import TOOL_SPECS, Toolbox, ToolOutcome
 from mardonar.llm.base import (
     LLM,
     BackendNote,
@@ -53,13 +62,15 @@ from mardonar.llm.base import (
     asked_digest,
 )
 from mardonar.memory.base import NewMemory, remember_all
-from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
+from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.memory.base import Memory
     from mardonar.store.base import SessionStore
     from mardonar.vtt.base import ItemRelay
+
+log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Event], None]
 PlayerLine = tuple[str, str]  # (player id, text)
@@ -95,6 +106,8 @@ class _Reply:
     calls: list[ToolCall] = field(default_factory=list)
     finish: Finish | None = None
     streamed: bool = False
+    dropped: int = 0
+    """Calls past the first refused one (the per-reply cap): neither run nor recorded."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ class Engine:
         data_dir: Path,
         context_budget: int = 6000,
         max_tool_rounds: int = 4,
+        max_tool_calls: int = 8,
         subscribers: Iterable[Subscriber] = (),
         relay: ItemRelay | None = None,
     ) -> None:
@@ -136,6 +150,9 @@ class Engine:
         self.data_dir = data_dir
         self.context_budget = context_budget
         self.max_tool_rounds = max_tool_rounds
+        self.max_tool_calls = max_tool_calls
+        """Most tool calls run from one reply (MARDONAR_MAX_TOOL_CALLS); the next one is
+        refused, and any after it are dropped."""
         self.subscribers: list[Subscriber] = list(subscribers)
         self.relay = relay
         """Foundry VTT relay (VTT_RELAY_URL) that resolution pushes items and XP to; None
@@ -386,7 +403,10 @@ class Engine:
         store and ends with one EngineError saying why; the process plays on."""
         before = session.model_dump_json()  # 4x cheaper than a deep copy; parsed only if needed
         try:
-            async with self.store.turn_lock(session.id):
+            async with NotingTurnLock(self.store, session.id) as lock:
+                async for waiting in lock.waiting():  # why nothing happens yet, as it waits
+                    notice = Notice(turn=session.turn, text=waiting, data={"waiting": True})
+                    yield self._publish_for(session, notice)
                 await self._catch_up(session)
                 async for event in self._turn(session, lines):
                     yield self._publish_for(session, event)
@@ -417,14 +437,14 @@ class Engine:
                     reply.streamed = True
                     yield NarrationDelta(turn=turn, text=chunk.text)
             elif isinstance(chunk, ToolCall):
-                reply.calls.append(chunk)
+                self._take_call(reply, chunk)
             elif isinstance(chunk, Finish):
                 reply.finish = chunk
             elif isinstance(chunk, Restart):
                 # The backend failed mid-answer and another starts over: withdraw the draft.
                 if reply.streamed:
                     yield NarrationReplaced(turn=turn, reason=f"the model failed: {chunk.reason}")
-                reply.text, reply.calls, reply.streamed = "", [], False
+                reply.text, reply.calls, reply.streamed, reply.dropped = "", [], False, 0
             elif isinstance(chunk, BackendNote):
                 if chunk.error:
                     yield EngineError(turn=turn, message=chunk.text)
@@ -441,6 +461,39 @@ class Engine:
             asked=asked_digest(messages),
         )
 
+    def _take_call(self, reply: _Reply, call: ToolCall) -> None:
+        """Keep a call of the reply, bounded; past the cap only the first one is kept (to be
+        refused, so the model hears why), the rest are counted and dropped: 1,000 calls in
+        one reply cost what 9 do."""
+        if len(reply.calls) > self.max_tool_calls:
+            reply.dropped += 1
+            return
+        reply.calls.append(bound_call(call))
+
+    def _bounded_lines(
+        self, lines: list[PlayerLine], turn: int
+    ) -> tuple[list[PlayerLine], list[Event]]:
+        """The player lines cut to MAX_PLAYER_LINE_CHARS, and a notice for each line cut."""
+        bounded: list[PlayerLine] = []
+        notices: list[Event] = []
+        for player, text in lines:
+            kept, length = bound_player_line(text)
+            bounded.append((player, kept))
+            if length:
+                character = self.bundle.party.by_player(player)
+                notices.append(
+                    Notice(
+                        turn=turn,
+                        text=(
+                            f"{character.name if character else player}'s line was cut to "
+                            f"{MAX_PLAYER_LINE_CHARS:,} of its {length:,} characters; the rest was "
+                            "not sent to the GM"
+                        ),
+                        data={"cut": length},
+                    )
+                )
+        return bounded, notices
+
     async def _turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
         bundle = self.bundle
         turn = session.turn + 1
@@ -451,6 +504,9 @@ class Engine:
             return
         if not lines:
             return
+        lines, notices = self._bounded_lines(lines, turn)
+        for notice in notices:
+            yield notice
         # The player's words are saved before the model is asked: if the process dies or
         # the model fails, nothing they said is lost (resume re-runs this turn).
         session.pending = [PendingLine(player=p, text=t) for p, t in lines]
@@ -471,6 +527,7 @@ class Engine:
         )
         self.last_built = context
         messages = list(context.messages)
+        turn_starts = len(messages)  # what follows is this turn's work, rounds of tool calls
         dice = Dice(session.seed, session.rolls)
         toolbox = Toolbox(bundle, session, dice, self.memory)
         rounds = 0
@@ -489,6 +546,7 @@ class Engine:
                     and session.status is Status.active
                 )
                 reply = _Reply()
+                fit_turn(messages, turn_starts, self.context_budget)
                 async for event in self._ask(messages, tools_allowed, turn, reply):
                     yield event
                 calls = list(reply.calls)
@@ -497,7 +555,9 @@ class Engine:
                     recovered = recover_tool_calls(text)
                     if recovered.leaked:
                         text = recovered.text
-                        calls = list(recovered.calls)
+                        for call in recovered.calls:
+                            self._take_call(reply, call)
+                        calls = list(reply.calls)
                         if reply.streamed:
                             yield NarrationReplaced(turn=turn, reason="tool syntax in the reply")
                             reply.streamed = False
@@ -513,9 +573,17 @@ class Engine:
                     if reply.streamed:
                         # Text said alongside tool calls is a preamble, not the narration.
                         yield NarrationReplaced(turn=turn, reason="the model called tools")
-                    messages.append(Message("assistant", text, tool_calls=tuple(calls)))
+                    if reply.dropped:
+                        log.warning(
+                            "a reply made %d tool calls; %d run, the rest refused or dropped",
+                            len(calls) + reply.dropped,
+                            self.max_tool_calls,
+                        )
+                    messages.append(
+                        Message("assistant", bound_text(text) or "", tool_calls=tuple(calls))
+                    )
                     malformed_in_round = False
-                    for call in calls:
+                    for number, call in enumerate(calls):
                         try:
                             shown_args = (
                                 json.loads(call.arguments) if call.arguments.strip() else {}
@@ -528,7 +596,18 @@ class Engine:
                             turn=turn, call_id=call.id, name=call.name, args=shown_args
                         )
                         started = time.perf_counter()
-                        outcome = await toolbox.call(call.name, call.arguments)
+                        if number < self.max_tool_calls:
+                            outcome = await toolbox.call(call.name, call.arguments)
+                        else:
+                            outcome = ToolOutcome(
+                                False,
+                                error=(
+                                    f"not run: at most {self.max_tool_calls} tool calls are run "
+                                    "per reply, and this one and any after it in the same reply "
+                                    "were not; make the calls that still matter in your next reply"
+                                ),
+                            )
+                        outcome.error = bound_text(outcome.error)
                         session.rolls = dice.rolls
                         malformed_in_round = malformed_in_round or outcome.malformed
                         if call.name == "skill_check":
@@ -582,7 +661,7 @@ class Engine:
                         messages.append(
                             Message(
                                 "tool",
-                                json.dumps(payload, sort_keys=True),
+                                result_message(payload),
                                 tool_call_id=call.id,
                                 name=call.name,
                             )
@@ -596,7 +675,7 @@ class Engine:
                     if reply.streamed:  # withdraw the draft first, then say why
                         yield NarrationReplaced(turn=turn, reason=reason)
                     yield Correction(turn=turn, reason=reason, original=text)
-                    messages.append(Message("assistant", text))
+                    messages.append(Message("assistant", bound_text(text) or ""))
                     messages.append(Message("user", f"[correction] {reason}. Answer again."))
                     continue
                 if problems:

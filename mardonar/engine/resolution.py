@@ -51,10 +51,13 @@ class Resolution:
     """This resolution's pushes to Foundry (empty without a relay)."""
 
 
-def _item_recipient(session: Session, outcome_check_player: str | None) -> str | None:
-    if outcome_check_player and outcome_check_player in session.participants:
-        return outcome_check_player
-    return session.participants[0] if session.participants else None
+def _item_recipient(session: Session, leader: str | None, earned: dict[str, int]) -> str | None:
+    """Who gets the outcome's items: the player whose roll led to it, else the first
+    participant; only a player who is paid (and so gets a ledger row) can hold one."""
+    eligible = [player for player in session.participants if player in earned]
+    if leader in eligible:
+        return leader
+    return eligible[0] if eligible else None
 
 
 async def finish(
@@ -73,9 +76,10 @@ async def finish(
     """Close the session: award, grant, push, write the summary, bump the tally, log.
 
     `outcome_id` None means the encounter ended unresolved (max turns, or /end): no XP,
-    no items, but a summary and a tally count all the same. With a `relay`, the items and XP
-    paid are pushed to the characters' actors in Foundry; what cannot be pushed stays in
-    `session.vtt_grants`, pending, for `mardonar vtt retry`.
+    no items (not those granted in play either), but a summary and a tally count all the
+    same. The summary's XP and items are exactly what the award ledger records. With a
+    `relay`, the items and XP paid are pushed to the characters' actors in Foundry; what
+    cannot be pushed stays in `session.vtt_grants`, pending, for `mardonar vtt retry`.
     """
     spec = bundle.spec
     outcome = spec.outcome(outcome_id) if outcome_id else None
@@ -97,19 +101,22 @@ async def finish(
             ),
             None,
         )
-        recipient = _item_recipient(session, leader)
+        recipient = _item_recipient(session, leader, earned)
         for item_id in outcome.items:
             if item_id in session.items_granted or recipient is None:
                 continue
             session.items_granted[item_id] = recipient
+        # What the summary lists is what the ledger records: the items of paid players.
+        # Unresolved, nobody is paid, so nothing granted in play is kept either.
+        for item_id, player in session.items_granted.items():
+            if player not in skipped:
+                items.setdefault(player, []).append(item_id)
         session.status = Status.resolved
         session.outcome = outcome.id
     else:
         for character in bundle.party.characters:
             skipped[character.player] = UNRESOLVED
         session.status = Status.ended
-    for item_id, player in session.items_granted.items():
-        items.setdefault(player, []).append(item_id)
     session.xp_awarded = dict(earned)
 
     xp: dict[str, int] = {}

@@ -20,7 +20,7 @@ from mardonar.llm.base import ToolSpec
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
-    from mardonar.content.models import Character
+    from mardonar.content.models import Character, Outcome, Spec
     from mardonar.memory.base import Memory
 
 IMPROVISED_DC = {"easy": 10, "medium": 15, "hard": 20}
@@ -179,6 +179,49 @@ def _validation_message(error: ValidationError) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "arguments"
         parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+def _roll_state(session: Session, check_id: str) -> str:
+    """`not rolled yet`, or what the check's rolls so far came to (`rolled: failure`)."""
+    verdicts = [
+        "success" if roll.success else "failure"
+        for roll in session.checks_rolled
+        if roll.check == check_id
+    ]
+    return f"rolled: {', '.join(dict.fromkeys(verdicts))}" if verdicts else "not rolled yet"
+
+
+def resolve_blockers(spec: Spec, session: Session, outcome: Outcome) -> list[str]:
+    """What stands between the session and resolving `outcome`; empty when nothing does.
+
+    An outcome with keywords, or reached by no check, is the GM's judgement. One whose only
+    routes are checks resolves only after one of them produced it (a success for
+    `leads_to`, a failure for `failure_leads_to`); `requires` checks must have succeeded,
+    whoever rolled them. Improvised checks never count (they carry no check id)."""
+    missing: list[str] = []
+    routes = spec.routes_to(outcome.id)
+    if routes and not outcome.keywords:
+        produced = any(
+            roll.check == check.id and roll.success is on_success
+            for roll in session.checks_rolled
+            for check, on_success in routes
+        )
+        if not produced:
+            ways = " or ".join(
+                f"{check.id} {'succeeding' if on_success else 'failing'} "
+                f"({_roll_state(session, check.id)})"
+                for check, on_success in routes
+            )
+            missing.append(f"it is reached only through the check {ways}")
+    unmet = [
+        check_id
+        for check_id in outcome.requires
+        if not any(roll.check == check_id and roll.success for roll in session.checks_rolled)
+    ]
+    if unmet:
+        states = ", ".join(f"{check_id} ({_roll_state(session, check_id)})" for check_id in unmet)
+        missing.append(f"it requires the check {states} to have succeeded first")
+    return missing
 
 
 class Toolbox:
@@ -419,6 +462,20 @@ class Toolbox:
         holder = self.session.items_granted.get(item.id)
         if holder is not None:
             raise Refused(f"'{item.id}' was already granted to {holder}; items are granted once")
+        brought_by = self.bundle.spec.item_outcomes(item.id)
+        if brought_by:
+            # Granted by hand, it would stay with the party whichever way the encounter
+            # ends: an item an outcome lists is that outcome's to give.
+            names = " or ".join(outcome.id for outcome in brought_by)
+            raise Refused(
+                f"'{item.id}' comes with the outcome {names}: resolving it grants the item; "
+                "grant_item is only for items no outcome lists"
+            )
+        if character.player not in self.session.participants:
+            raise Refused(
+                f"{character.name} has not taken part in this encounter; items go to "
+                f"characters in the scene: {', '.join(self.session.participants) or 'nobody yet'}"
+            )
         self.session.items_granted[item.id] = character.player
         return ToolOutcome(
             True, result={"player": character.player, "item": item.id, "name": item.name}
@@ -429,6 +486,12 @@ class Toolbox:
         if outcome is None:
             known = ", ".join(o.id for o in self.bundle.spec.outcomes)
             raise Refused(f"unknown outcome '{args.outcome}'; outcomes: {known}")
+        missing = resolve_blockers(self.bundle.spec, self.session, outcome)
+        if missing:
+            raise Refused(
+                f"'{outcome.id}' cannot be resolved yet: {'; '.join(missing)}. Call skill_check "
+                "when a player attempts it, or narrate on"
+            )
         return ToolOutcome(
             True,
             result={"outcome": outcome.id, "result": outcome.result.value},

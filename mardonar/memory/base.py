@@ -8,7 +8,7 @@ docstrings below are the contract.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_FACT_CHARS",
     "MEMORY_KINDS",
+    "FreshMemory",
     "LoreHit",
     "Memory",
     "MemoryHit",
     "NewMemory",
     "check_memory",
+    "memory_note",
     "remember_all",
 ]
 
@@ -160,3 +162,85 @@ class Memory(Protocol):
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
         ...
+
+
+class FreshMemory:
+    """`memory` for one session that starts clean (`mardonar play --fresh-memory`).
+
+    Nothing is deleted: this session's memories are kept under a scope of their own
+    (`<spec>@fresh:<session>`), so what earlier sessions of the spec left (their
+    `encounter-log`s) is not recalled here, and what this one leaves is not recalled by
+    later sessions either. Lore is shared as ever."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.inner = memory
+
+    @staticmethod
+    def scope_of(scope: str, session_id: str) -> str:
+        return f"{scope}@fresh:{session_id}"
+
+    async def remember(
+        self,
+        *,
+        scope: str,
+        session_id: str,
+        npc: str,
+        fact: str,
+        kind: str = "fact",
+        turn: int = 0,
+    ) -> None:
+        await self.inner.remember(
+            scope=self.scope_of(scope, session_id),
+            session_id=session_id,
+            npc=npc,
+            fact=fact,
+            kind=kind,
+            turn=turn,
+        )
+
+    async def remember_many(self, memories: Iterable[NewMemory]) -> None:
+        await remember_all(
+            self.inner,
+            (replace(item, scope=self.scope_of(item.scope, item.session_id)) for item in memories),
+        )
+
+    async def recall(
+        self, *, scope: str, session_id: str, npc: str, query: str = "", limit: int = 8
+    ) -> list[MemoryHit]:
+        return await self.inner.recall(
+            scope=self.scope_of(scope, session_id),
+            session_id=session_id,
+            npc=npc,
+            query=query,
+            limit=limit,
+        )
+
+    async def index_lore(self, lore: Iterable[Lore]) -> None:
+        await self.inner.index_lore(lore)
+
+    async def search_lore(self, query: str, limit: int = 3) -> list[LoreHit]:
+        return await self.inner.search_lore(query, limit)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def memory_note(memory: Memory, *, scope: str, session_id: str) -> str | None:
+    """The start-up line saying what NPC memory carries into this session from earlier ones
+    (a seeded playtest plays differently when it does), or None when nothing is carried.
+    Backends that cannot count (GraphMCP) say nothing."""
+    fresh = isinstance(memory, FreshMemory)
+    source = memory.inner if isinstance(memory, FreshMemory) else memory
+    count = getattr(source, "carried_over", None)
+    if count is None:
+        return None
+    facts, sessions = await count(scope=scope, session_id=session_id)
+    if not facts:
+        return None
+    earlier = (
+        f"{facts} {'fact' if facts == 1 else 'facts'} from {sessions} earlier "
+        f"{'session' if sessions == 1 else 'sessions'} of this spec"
+    )
+    if fresh:
+        return f"NPC memory: starting clean (--fresh-memory); {earlier} kept, not recalled"
+    return f"NPC memory: {earlier} remembered (--fresh-memory to start clean)"

@@ -212,6 +212,17 @@ class SqliteMemory(SqliteBacked):
                 hits.extend(_memory_hit(*fields, score=0.0) for fields in rows)
         return hits
 
+    async def carried_over(self, *, scope: str, session_id: str) -> tuple[int, int]:
+        """How many memories other sessions of `scope` carry into `session_id` (their
+        `encounter-log`s, see `recall`), and from how many sessions."""
+        with self._connection() as conn:
+            facts, sessions = conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT session_id) FROM memories"
+                " WHERE scope = ? AND kind = 'encounter-log' AND session_id != ?",
+                (scope, session_id),
+            ).fetchone()
+        return int(facts), int(sessions)
+
     # ------------------------------------------------------------------------ lore
 
     async def index_lore(self, lore: Iterable[Lore]) -> None:

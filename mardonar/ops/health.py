@@ -56,7 +56,7 @@ class HealthServer:
         *,
         ready: Readiness | None = None,
         metrics: Metrics | None = None,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         redact: Callable[[str], str] = lambda text: text,
         check_timeout: float = CHECK_TIMEOUT,
     ) -> None:

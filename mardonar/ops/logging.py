@@ -49,7 +49,10 @@ _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]+)(@
 # `thread` is taken on a LogRecord (the OS thread id): pass `extra={"discord_thread": ...}`.
 _EXTRA_NAMES = {"thread": "discord_thread"}
 _ID_FIELDS = frozenset({"guild", "thread"})
-_CHATTY = ("httpx", "httpcore")
+_CHATTY = ("httpx", "httpcore", "discord.client")
+"""Loggers kept at WARNING unless LOG_LEVEL=debug: httpx says a line per request to the
+model, and discord.client's only INFO line ("logging in using static token") came before
+the one line saying why start-up failed, making it two."""
 
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "mardonar_log_context", default=MappingProxyType({})
@@ -173,7 +176,6 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     for name in _CHATTY:
-        # One INFO line per HTTP request to the model is noise; kept at debug.
         logging.getLogger(name).setLevel(
             logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
         )

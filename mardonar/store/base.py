@@ -8,13 +8,24 @@ simply runs its (sub-millisecond) statements inline. The same test suite
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from mardonar.errors import UserError
 
-__all__ = ["SessionStore", "StoreUnavailable", "StoredSession", "TurnBusy", "TurnConflict"]
+__all__ = [
+    "NotingTurnLock",
+    "SessionStore",
+    "StoreUnavailable",
+    "StoredSession",
+    "TurnBusy",
+    "TurnConflict",
+]
 
 
 @dataclass(frozen=True)
@@ -96,15 +107,20 @@ class SessionStore(Protocol):
         """Every session (of `spec_id`, unless None), most recently saved first."""
         ...
 
-    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+    def turn_lock(
+        self, session_id: str, *, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractAsyncContextManager[None]:
         """Held while one turn of `session_id` is played, so turns never interleave.
 
         `async with store.turn_lock(sid):` waits for a turn already running on this session
         (in this process, or — for a shared backend such as Redis — in any process) and raises
-        `TurnBusy` if it does not end in time. A lock whose holder died expires on its own
-        (MARDONAR_TURN_LOCK_TIMEOUT); a holder that is still working keeps it alive. After
-        taking the lock the engine reloads the session and compares turn numbers, so a turn
-        another process already applied is never applied twice.
+        `TurnBusy` if it does not end in time (MARDONAR_TURN_LOCK_TIMEOUT). A holder that is
+        still working keeps the lock; one that is provably gone loses it at once, any other
+        within a short lease. `on_wait(line)`, if given, is called before the lock waits (and
+        when it takes over a dead holder's lock) with one line saying why and for how long;
+        `NotingTurnLock` turns those lines into something a turn can show. After taking the
+        lock the engine reloads the session and compares turn numbers, so a turn another
+        process already applied is never applied twice.
         """
         ...
 
@@ -138,3 +154,66 @@ class SessionStore(Protocol):
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
         ...
+
+
+class NotingTurnLock:
+    """`store.turn_lock(session_id)` whose waiting can be shown while it waits.
+
+        async with NotingTurnLock(store, sid) as lock:
+            async for line in lock.waiting():
+                ...  # e.g. yield a Notice: the player sees why nothing happens yet
+            ...      # the lock is held here
+
+    An async generator (the engine's turn) cannot yield while it awaits a lock, so the lock
+    is taken in a task and its `on_wait` lines are handed over as they come. Leaving the
+    block, however early, cancels a wait still under way and releases a lock taken.
+    """
+
+    def __init__(self, store: SessionStore, session_id: str) -> None:
+        self._lock = store.turn_lock(session_id, on_wait=self._heard)
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._entering: asyncio.Task[None] | None = None
+        self._entered = False
+
+    def _heard(self, line: str) -> None:
+        self._lines.put_nowait(line)
+
+    async def _enter(self) -> None:
+        await self._lock.__aenter__()
+        self._entered = True
+
+    async def __aenter__(self) -> Self:
+        self._entering = asyncio.ensure_future(self._enter())
+        return self
+
+    async def waiting(self) -> AsyncIterator[str]:
+        """The store's lines while it waits; returns once the lock is held (raises what
+        taking it raised: `TurnBusy`, `StoreUnavailable`)."""
+        assert self._entering is not None, "use it in `async with`"
+        while not self._entering.done():
+            heard = asyncio.ensure_future(self._lines.get())
+            try:
+                await asyncio.wait({self._entering, heard}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not heard.done():
+                    heard.cancel()
+            if heard.done() and not heard.cancelled():
+                yield heard.result()
+        while not self._lines.empty():
+            yield self._lines.get_nowait()
+        self._entering.result()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        entering = self._entering
+        if entering is not None and not entering.done():
+            entering.cancel()
+        if entering is not None:
+            with contextlib.suppress(BaseException):
+                await entering  # its failure, if any, was raised by waiting() already
+        if self._entered:
+            await self._lock.__aexit__(kind, error, traceback)

@@ -28,7 +28,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import Any, Self
 from mardonar.errors import ConfigError
 from mardonar.store.base import StoredSession, TurnConflict
 
-__all__ = ["SqliteStore", "connect", "migrate", "utc_now", "write_transaction"]
+__all__ = ["SqliteStore", "connect", "migrate", "unusable", "utc_now", "write_transaction"]
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another connection's write lock before giving up."""
@@ -100,8 +100,10 @@ def connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
-    except (OSError, sqlite3.Error) as error:
+    except OSError as error:
         raise ConfigError(f"cannot open the database {path}: {error}; check DATA_DIR") from None
+    except sqlite3.Error as error:
+        raise unusable(path, error) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -109,10 +111,51 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.Error as error:
         conn.close()
-        raise ConfigError(
-            f"{path} is not a usable Mardonar database ({error}); move it aside to start afresh"
-        ) from None
+        raise unusable(path, error) from None
     return conn
+
+
+def unusable(path: Path, error: sqlite3.Error) -> ConfigError:
+    """The one line for a database file SQLite refused, saying what is wrong and the fix.
+
+    Only a file that is not an SQLite database (or a damaged one) is worth moving aside;
+    a full disk, a read-only file or folder, or a lock held elsewhere leave a healthy
+    database that must be kept: the fix is to the disk, the permissions or the other process.
+    """
+    name = str(getattr(error, "sqlite_errorname", ""))
+    said = str(error)
+    folder = path.parent
+    if name.startswith("SQLITE_FULL"):
+        return ConfigError(
+            f"{path}: the disk is full ({said}); free some space on the disk holding {folder} "
+            "and run the command again — the database is intact, keep it"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN")):
+        if name.endswith("DIRECTORY") or not path.exists():
+            where = f"the folder {folder}"
+        else:
+            where = f"{path} and its folder {folder} (SQLite writes {path.name}-wal beside it)"
+        return ConfigError(
+            f"{path}: cannot write to it ({said}); make {where} writable by this user (check "
+            "the permissions, and that the disk is not mounted read-only) or point DATA_DIR "
+            "at a writable folder — the database itself is not damaged, keep it"
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return ConfigError(
+            f"{path}: the disk failed to read or write it ({said}); check that the disk holding "
+            f"{folder} is not full, read-only or failing, then run the command again — the "
+            "database was not changed, keep it"
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return ConfigError(
+            f"{path} is locked by another process ({said}, waited {BUSY_TIMEOUT_MS // 1000} s); "
+            "let the other mardonar using it finish, then run the command again"
+        )
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return ConfigError(
+            f"{path} is not a usable Mardonar database ({said}); move it aside to start afresh"
+        )
+    return ConfigError(f"cannot use the database {path} ({said}); check DATA_DIR")
 
 
 @contextmanager
@@ -162,9 +205,7 @@ def migrate(
                 (component, len(migrations)),
             )
     except sqlite3.Error as error:
-        raise ConfigError(
-            f"{path} is not a usable Mardonar database ({error}); move it aside to start afresh"
-        ) from None
+        raise unusable(path, error) from None
 
 
 _EMPTY_IMAGES: dict[type[SqliteBacked], bytes] = {}
@@ -251,14 +292,20 @@ class SqliteStore(SqliteBacked):
     # ------------------------------------------------------------------------ sessions
 
     @asynccontextmanager
-    async def turn_lock(self, session_id: str) -> AsyncIterator[None]:
+    async def turn_lock(
+        self, session_id: str, *, on_wait: Callable[[str], None] | None = None
+    ) -> AsyncIterator[None]:
         """One turn of a session at a time within this process.
 
         Another process on the same file is kept out by the compare-and-set on the turn
         number in `save_session` (the embedded store is one machine's, not a cluster's).
+        Nothing of this lock is in the file, so a process that dies (even SIGKILLed) leaves
+        none behind: the kernel drops its SQLite file locks with it.
         """
         locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_turn_locks", {})
         lock = locks.setdefault(session_id, asyncio.Lock())
+        if lock.locked() and on_wait is not None:
+            on_wait(f"waiting for the turn this process is playing in session {session_id}")
         async with lock:
             yield
 

@@ -103,7 +103,9 @@ class MardonarBot(commands.Bot):
             intents=bot_intents(),
             help_command=None,
             tree_cls=GuardedTree,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False),
+            # Nobody is pinged unless a send names whom (posting.mentions_of): what the bot
+            # posts is mostly the model's text.
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         from mardonar.ops.shutdown import InFlight
 

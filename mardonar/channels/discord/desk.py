@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from mardonar.channels.discord.links import ThreadLink, ThreadLinks
 from mardonar.channels.discord.party import party_of
 from mardonar.content.versions import SpecVersions
+from mardonar.engine.events import Notice
 from mardonar.engine.loop import Engine, PlayerLine, Subscriber
 from mardonar.engine.session import Session, Status
 from mardonar.errors import UsageError
@@ -214,12 +215,25 @@ class Desk:
         party = await party_of(self.store, [*encounter.session.participants, *players])
         encounter.engine.bundle = replace(encounter.content, party=party)
 
-    async def play(self, encounter: Encounter, lines: list[PlayerLine]) -> list[Event]:
+    async def play(
+        self,
+        encounter: Encounter,
+        lines: list[PlayerLine],
+        *,
+        waiting: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> list[Event]:
         """One turn of `lines` (a batched burst); the events it produced, in order. The
         engine holds the session's turn lock and catches up with the store itself; a turn the
-        store refuses ends with one EngineError event, not an exception."""
+        store refuses ends with one EngineError event, not an exception. `waiting` gets the
+        notices of a wait for the turn lock as they happen (a thread would otherwise learn
+        why nothing happened only once the turn is over), and they are not returned."""
         await self._seat(encounter, [player for player, _ in lines])
-        events = [e async for e in encounter.engine.run_turn(encounter.session, lines)]
+        events: list[Event] = []
+        async for event in encounter.engine.run_turn(encounter.session, lines):
+            if waiting is not None and isinstance(event, Notice) and event.data.get("waiting"):
+                await waiting(event)
+            else:
+                events.append(event)
         if not encounter.over:
             await self.links.touch(encounter.thread_id)
         return events

@@ -28,20 +28,28 @@ NOT_SEATED = "❔"
 NOT_ALLOWED = "🚫"
 """Reaction on a message from a user outside DISCORD_ALLOWED_USERS."""
 
-_NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False)
+
+def mentions_of(players: Iterable[str]) -> discord.AllowedMentions:
+    """Pings the posts may make: the encounter's own players (Discord user ids), nobody else.
+    The text is the model's: `<@id>` of any member of the server, `@everyone` or a role would
+    otherwise notify them."""
+    users = [discord.Object(id=int(player)) for player in players if player.isdigit()]
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
 
 
-async def send_posts(channel: Messageable, posts: Iterable[Post]) -> list[discord.Message]:
-    """Each post as one message, in order. Narration never pings @everyone or roles, even if
-    the model writes them."""
+async def send_posts(
+    channel: Messageable, posts: Iterable[Post], *, players: Iterable[str] = ()
+) -> list[discord.Message]:
+    """Each post as one message, in order; only `players` can be pinged (`mentions_of`)."""
+    allowed = mentions_of(players)
     sent: list[discord.Message] = []
     for post in posts:
         if post.embed is not None and post.content is not None:
-            message = await channel.send(post.content, embed=post.embed, allowed_mentions=_NO_PINGS)
+            message = await channel.send(post.content, embed=post.embed, allowed_mentions=allowed)
         elif post.embed is not None:
-            message = await channel.send(embed=post.embed, allowed_mentions=_NO_PINGS)
+            message = await channel.send(embed=post.embed, allowed_mentions=allowed)
         else:
-            message = await channel.send(post.content or "", allowed_mentions=_NO_PINGS)
+            message = await channel.send(post.content or "", allowed_mentions=allowed)
         sent.append(message)
     return sent
 
@@ -69,17 +77,22 @@ async def archive_thread(bot: discord.Client, thread_id: int) -> None:
         log.warning("could not archive thread %s: %s", thread_id, error.text)
 
 
-async def deliver(
-    bot: MardonarBot, channel: Messageable, encounter: Encounter, events: list[Event]
-) -> None:
-    """Show one turn's events in the thread; a finished encounter is then retired and its
-    thread archived and locked."""
+async def show(channel: Messageable, encounter: Encounter, events: list[Event]) -> None:
+    """Post events of `encounter` in its thread."""
     names = {c.player: c.name for c in encounter.engine.bundle.party.characters}
     item_names = {item.id: item.name for item in encounter.content.spec.items}
     posts = posts_for(
         events, names=names, item_names=item_names, title=encounter.content.spec.title
     )
-    await send_posts(channel, posts)
+    await send_posts(channel, posts, players=names)
+
+
+async def deliver(
+    bot: MardonarBot, channel: Messageable, encounter: Encounter, events: list[Event]
+) -> None:
+    """Show one turn's events in the thread; a finished encounter is then retired and its
+    thread archived and locked."""
+    await show(channel, encounter, events)
     if encounter.over:
         await bot.desk.retire(encounter)
         bot.encounters_changed()

@@ -39,6 +39,18 @@ NO_INTENT = (
 )
 
 
+def unreachable(error: BaseException) -> str:
+    """The one line for a Discord that cannot be reached at start-up, in the operator's words
+    ("connection refused", "unknown host"), never the client library's class names."""
+    from mardonar.doctor import connect_reason
+
+    reason = "no answer" if isinstance(error, TimeoutError) else connect_reason(error)
+    return (
+        f"cannot reach Discord: {reason}; check this host's network, DNS and firewall "
+        "(the bot exits; compose and systemd start it again)"
+    )
+
+
 def checked_token(settings: Settings) -> str:
     """The bot token, or a `UsageError` (exit 2) saying what is wrong with it."""
     from mardonar.doctor import bot_token_problem
@@ -85,6 +97,7 @@ async def serve(
     settings: Settings,
     *,
     health_port: int | None = None,
+    health_host: str = "127.0.0.1",
     api_base: str | None = None,
     gateway: str | None = None,
     cwd: Path | None = None,
@@ -115,6 +128,7 @@ async def serve(
                 gateway=bot.gateway_ready, store=bot.store_reachable, accepting=inflight.ready
             ),
             metrics=metrics,
+            host=health_host,
             redact=Redactor(secrets_for(settings)),
         )
         if health_port is not None
@@ -124,7 +138,11 @@ async def serve(
         async with bot, GracefulShutdown(inflight, on_stop=bot.close):
             if health is not None:
                 await health.start()
-                log.info("health server on port %d (/healthz, /readyz, /metrics)", health.port)
+                log.info(
+                    "health server on port %d of %s (/healthz, /readyz, /metrics)",
+                    health.port,
+                    health.host,
+                )
             try:
                 await bot.start(token)
             finally:
@@ -135,8 +153,8 @@ async def serve(
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(NO_INTENT) from None
     except (aiohttp.ClientConnectionError, TimeoutError) as error:
-        raise UserError(
-            f"cannot reach Discord ({type(error).__name__}): check the network and DNS of "
-            "this host; the bot retries on its own once connected"
-        ) from None
+        # Only start-up gets here: once connected, discord.py reconnects by itself. Waiting
+        # here would hide a wrong DNS or firewall behind a silent bot, so it says why and
+        # exits; compose (restart: unless-stopped) or systemd starts it again.
+        raise UserError(unreachable(error)) from None
     return 0

@@ -38,6 +38,7 @@ class PlayOptions:
     transcript: Path | None = None
     model: str | None = None
     resume: bool = False
+    fresh_memory: bool = False
 
 
 @dataclass
@@ -168,6 +169,7 @@ async def begin_playtest(
     session speaks again, so a `/as` switch survives a restart.
     """
     from mardonar.engine.events import Notice
+    from mardonar.memory.base import memory_note
     from mardonar.transcript import TranscriptWriter
 
     engine = runtime.engine
@@ -213,6 +215,9 @@ async def begin_playtest(
     else:
         writer.header(**engine.header(session))
         intro.append(engine.opening(session))
+    note = await memory_note(engine.memory, scope=bundle.spec.id, session_id=session.id)
+    if note is not None:
+        intro.append(engine.publish(Notice(turn=session.turn, text=note)))
     return Playtest(
         bundle=bundle,
         runtime=runtime,
@@ -239,7 +244,9 @@ async def open_playtest(options: PlayOptions) -> AsyncIterator[Playtest]:
     bundle = load_bundle(options.spec, cwd=Path.cwd(), party=options.party)
     speaker = first_speaker(bundle, options.speaker)
     seed = options.seed if options.seed is not None else secrets.randbelow(1_000_000)
-    runtime = open_runtime(bundle, settings, model=options.model, seed=seed)
+    runtime = open_runtime(
+        bundle, settings, model=options.model, seed=seed, fresh_memory=options.fresh_memory
+    )
 
     def make_llm(content: Bundle, for_seed: int) -> LLM:
         return select_llm(content, settings, model=options.model, seed=for_seed)[0]

@@ -24,6 +24,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "M305": ("error", "spec id used by two files"),
     "M306": ("warning", "file name differs from the spec id"),
     "M307": ("error", "invalid regular expression"),
+    "M308": ("error", "outcome requires an unknown check"),
     "M401": ("warning", "outcome nothing leads to"),
     "M402": ("warning", "check without keywords"),
     "M403": ("warning", "NPC secrets no check can reveal"),

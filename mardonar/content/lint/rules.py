@@ -222,6 +222,19 @@ def lint_spec(located: Located, file: str, ctx: Context, stem: str) -> FileResul
                         "this spec's items" + _did_you_mean(item, item_ids),
                     )
                 )
+        check_ids = set(ids["checks"])
+        for check_index, check_id in _strs(outcome.get("requires")):
+            if check_id not in check_ids:
+                findings.append(
+                    _at(
+                        file,
+                        located.value_mark(("outcomes", index, "requires", check_index)),
+                        "M308",
+                        f"outcomes[{index}].requires[{check_index}]: no check with id "
+                        f"'{check_id}' in this spec, so the outcome could never be resolved"
+                        + _did_you_mean(check_id, check_ids),
+                    )
+                )
         outcome_id = outcome.get("id")
         if isinstance(outcome_id, str) and outcome_id not in led_to and not outcome.get("keywords"):
             findings.append(

@@ -27,6 +27,7 @@ from mardonar.channels.discord.posting import (
     TAKEN,
     deliver,
     react,
+    show,
 )
 from mardonar.channels.discord.ratelimit import RateLimiter
 from mardonar.channels.discord.user_errors import user_message
@@ -89,7 +90,7 @@ class PlayCog(commands.Cog):
                 await channel.send(
                     f"{message.author.mention}, register your character with `/character set` "
                     "first; messages before that are not played.",
-                    allowed_mentions=discord.AllowedMentions(users=True),
+                    allowed_mentions=discord.AllowedMentions(users=[message.author]),
                 )
             return
         if not self.limiter.allow(message.author.id):
@@ -108,7 +109,9 @@ class PlayCog(commands.Cog):
             async with self.bot.inflight.turn():
                 await channel.send("*The game master was interrupted; picking up that turn again.*")
                 async with channel.typing():
-                    events = await self.bot.desk.play(encounter, lines)
+                    events = await self.bot.desk.play(
+                        encounter, lines, waiting=lambda e: show(channel, encounter, [e])
+                    )
                 await deliver(self.bot, channel, encounter, events)
         except Exception as error:
             log.warning(
@@ -135,7 +138,9 @@ class PlayCog(commands.Cog):
                     started = time.perf_counter()
                     async with channel.typing():
                         events = await self.bot.desk.play(
-                            encounter, [(line.player, line.text) for line in lines]
+                            encounter,
+                            [(line.player, line.text) for line in lines],
+                            waiting=lambda e: show(channel, encounter, [e]),
                         )
                     await deliver(self.bot, channel, encounter, events)
                     latency_ms = round((time.perf_counter() - started) * 1000, 1)
