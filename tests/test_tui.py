@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
+from rich.text import Text
+from textual.geometry import Region
 from textual.pilot import Pilot
-from textual.widgets import Label, TabbedContent
+from textual.widgets import Label, Static, TabbedContent
 
 from mardonar.channels.terminal.session import Playtest, begin_playtest
 from mardonar.channels.terminal.tui.app import PlayApp
@@ -24,7 +26,7 @@ from mardonar.channels.terminal.tui.widgets.npc_panel import NpcPanel
 from mardonar.channels.terminal.tui.widgets.story import StoryPane
 from mardonar.channels.terminal.tui.widgets.tally_panel import TallyPanel
 from mardonar.channels.terminal.tui.widgets.thinking import Thinking
-from mardonar.channels.terminal.tui.widgets.tool_log import ToolLog
+from mardonar.channels.terminal.tui.widgets.tool_log import ToolEntry, ToolLog
 from mardonar.content.bundle import Bundle
 from mardonar.engine.loop import Engine
 from mardonar.engine.session import Status
@@ -35,6 +37,8 @@ from mardonar.runtime import Runtime
 from mardonar.store.sqlite import SqliteStore
 from mardonar.transcript import read_transcript
 from tests.engine_helpers import bundle, run
+from tests.test_plain_streaming import ATTACK, SHOWN
+from tests.test_safetext import FORBIDDEN
 
 SIZE = (120, 36)
 GRUKK_FACT = "Aria asked what was wrong, and kindly."
@@ -465,3 +469,102 @@ def test_a_restart_fast_forwards_through_the_lines_played(tmp_path: Path) -> Non
         assert app.played == [("aria", "Evening, Grukk."), ("bram", "Nice helmet.")]
 
     play(tmp_path, ScriptedLLM(["Grukk nods."], repeat_last=True), scenario, make_llm=make_llm)
+
+
+def rendered(app: PlayApp) -> str:
+    """Every line the widgets of the current screen render, after the app's line filters:
+    what is written to the terminal, but for Textual's own style codes."""
+    lines = []
+    for widget in app.screen.walk_children(with_self=True):
+        width, height = widget.outer_size
+        if widget.display and width and height:
+            for strip in widget.render_lines(Region(0, 0, width, height)):
+                lines.append("".join(segment.text for segment in strip))
+    return "\n".join(lines)
+
+
+def test_escapes_from_the_model_or_a_player_never_reach_the_terminal(tmp_path: Path) -> None:
+    fact = "Aria\x1b[2J waved \x1b]0;pwned\x07kindly."
+    llm = ScriptedLLM(
+        [
+            ScriptedReply(
+                tool_calls=[
+                    ("remember", {"npc": "grukk", "fact": fact}),
+                    ("skill_check", {"player": "aria", "check": "no-such\x1b]52;c;eA==\x07"}),
+                ]
+            ),
+            ATTACK,
+        ]
+    )
+
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        # A widget showing raw text that never went through `shown.text`: the line filter.
+        await app.screen.mount(Static(Text("raw \x1b]0;pwned\x07 \x9b2J text")))
+        await send(app, pilot, "Hello \x1b]0;pwned\x07Grukk\x9b2J.")
+        shown = {
+            "story": story(app),
+            "npcs": app.query_one(NpcPanel).text,
+            "tools": app.query_one(ToolLog).text,
+            "screen": rendered(app),
+        }
+        for where, text in shown.items():
+            assert not FORBIDDEN & set(text), (where, sorted(FORBIDDEN & set(text)))
+        for where in ("story", "npcs", "tools"):  # built with `shown.text`: no residue
+            assert "pwned" not in shown[where] and "[2J" not in shown[where], where
+        assert " ".join(SHOWN.split()) in shown["story"]  # reflowed in the pane
+        assert "Aria Swiftwind: Hello Grukk." in shown["story"]
+        assert "Aria waved kindly." in shown["npcs"]
+        assert "fact=Aria waved kindly." in shown["tools"]
+        assert "raw ]0;pwned 2J text" in shown["screen"]
+
+        await pilot.press("f3")  # the inspector shows the prompt, player line included
+        assert isinstance(app.screen, ContextScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        inspected = rendered(app)
+        assert "Hello Grukk." in inspected
+        assert not FORBIDDEN & set(inspected)
+
+    play(tmp_path, llm, scenario)
+
+
+def test_one_turn_reads_as_one_turn_and_the_tally_says_what_its_xp_is(tmp_path: Path) -> None:
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        tally = app.query_one(TallyPanel).text
+        # During play only bonus XP exists, against its cap; outcome XP comes on resolving.
+        assert "Outcome XP comes with the resolution." in tally
+        assert "Aria Swiftwind  0/30 bonus XP so far" in tally
+        assert "bonus of" not in tally
+        await send(app, pilot, "Hello, Grukk.")
+        await send(app, pilot, "/end")
+        assert isinstance(app.screen, SummaryScreen)
+        assert "★ ended unresolved with /end after 1 turn" in app.screen.lines
+        await pilot.press("escape")
+        tally = app.query_one(TallyPanel).text
+        assert "Aria Swiftwind  0 XP (none awarded)" in tally
+        assert "Outcome XP comes" not in tally
+
+    play(tmp_path, ScriptedLLM(["Grukk squints."]), scenario)
+
+
+def test_the_tools_tab_reads_from_the_first_call_and_follows_the_latest(tmp_path: Path) -> None:
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        await send(app, pilot, "Grukk, what is wrong?")  # filled while its tab is hidden
+        app.query_one("#side", TabbedContent).active = "tools"
+        await pilot.pause()
+        log = app.query_one(ToolLog)
+        entries = list(log.query(ToolEntry))
+        assert entries and log.max_scroll_y == 0  # a short log: nothing to scroll
+        assert log.scroll_y == 0
+        assert entries[0].region.y == log.content_region.y  # the first call on top
+
+        await send(app, pilot, "/as cyra")
+        await send(app, pilot, "I climb down to settle the debt with the troll myself.")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert log.max_scroll_y > 0  # longer than the pane now: the latest stays in view
+        assert log.scroll_y == log.max_scroll_y
+        last = list(log.query(ToolEntry))[-1]
+        assert log.content_region.contains_region(last.region)
+
+    play(tmp_path, ScriptedLLM(ENCOUNTER), scenario)

@@ -46,7 +46,11 @@ async def say(pilot: Pilot[Any], speaker: str, line: str) -> None:
     app = pilot.app
     assert isinstance(app, PlayApp)
     app.speaker = speaker
-    app.query_one("#line", HistoryInput).value = line
+    line_input = app.query_one("#line", HistoryInput)
+    # The cursor blinks every 0.5 s: a turn that takes longer on a loaded machine would
+    # catch it in its hidden half. Without the blink, the key press leaves it shown.
+    line_input.cursor_blink = False
+    line_input.value = line
     await pilot.press("enter")
     await app.workers.wait_for_complete()
     # The worker's end reaches the app as a message: until then the spinner still shows.

@@ -4,6 +4,9 @@ Narration is split to Discord's limit (splitting.py); consecutive rolls become o
 compact lines (`🎲 Aria — stealth 14+7 = 21 vs DC 13: success`, the same line as the
 terminal); a resolution becomes an embed with XP, skip reasons and items; the end posts the
 summary file. Drafts, tool traffic and corrections are for the transcript, not the table.
+
+Every post is made safe on creation (`Post`, mardonar.safetext): what the model or a player
+wrote reaches no one's client or terminal log with a control sequence in it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from mardonar.engine.events import (
     Rolled,
 )
 from mardonar.engine.session import Session, grant_lines
+from mardonar.safetext import safe
 
 RESULT_COLOURS = {"success": 0x2E7D32, "partial": 0xF9A825, "failure": 0xC62828}
 ENDED_COLOUR = 0x607D8B
@@ -37,6 +41,27 @@ class Post:
 
     content: str | None = None
     embed: discord.Embed | None = None
+
+    def __post_init__(self) -> None:
+        # The one choke point of this front end: each post is made safe when created.
+        if self.content is not None:
+            object.__setattr__(self, "content", safe(self.content))
+        if self.embed is not None:
+            _make_safe(self.embed)
+
+
+def _make_safe(embed: discord.Embed) -> None:
+    """`embed` with every text it shows made safe, in place."""
+    if embed.title:
+        embed.title = safe(embed.title)
+    if embed.description:
+        embed.description = safe(embed.description)
+    for index, field in enumerate(embed.fields):
+        embed.set_field_at(
+            index, name=safe(field.name or ""), value=safe(field.value or ""), inline=field.inline
+        )
+    if embed.footer.text:
+        embed.set_footer(text=safe(embed.footer.text), icon_url=embed.footer.icon_url)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -122,7 +147,8 @@ def posts_for(
             continue
         flush_rolls()
         if isinstance(event, Narration):
-            posts.extend(Post(content=chunk) for chunk in split_message(event.text))
+            # Made safe before it is split, so a sequence cut across two posts leaves nothing.
+            posts.extend(Post(content=chunk) for chunk in split_message(safe(event.text)))
         elif isinstance(event, Resolved):
             resolved = True
             posts.append(Post(embed=resolution_embed(event, names, item_names, title)))
@@ -172,7 +198,7 @@ def status_text(session: Session, *, title: str, max_turns: int, names: Mapping[
         )
     else:
         lines.append("XP so far: none (XP is awarded when the encounter resolves)")
-    return _clip("\n".join(lines), DISCORD_LIMIT)
+    return _clip(safe("\n".join(lines)), DISCORD_LIMIT)
 
 
 def spec_list_text(entries: Iterable[tuple[str, str, str, int]]) -> list[str]:
@@ -181,4 +207,4 @@ def spec_list_text(entries: Iterable[tuple[str, str, str, int]]) -> list[str]:
         f"**{spec_id}** — {title}: {summary} *(played {runs}×)*"
         for spec_id, title, summary, runs in entries
     ]
-    return split_message("\n".join(lines) or "No encounters are available.")
+    return split_message(safe("\n".join(lines)) or "No encounters are available.")

@@ -27,6 +27,7 @@ from mardonar.engine.events import (
     ToolResult,
 )
 from mardonar.engine.session import Session, Status, grant_lines
+from mardonar.safetext import SafeStream, safe
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ Type what your character says or does; one line is one message.
 
 
 def wrap(text: str, width: int = 88) -> str:
-    paragraphs = [p for p in text.split("\n")]
+    # Measured as it will be shown: an escape sequence takes no column on screen.
+    paragraphs = safe(text).split("\n")
     return "\n".join(textwrap.fill(p, width) if p.strip() else "" for p in paragraphs)
 
 
@@ -122,6 +124,7 @@ class PlainRepl:
         speaker: str,
         out: TextIO | None = None,
         stream: bool = False,
+        echo: bool = False,
     ) -> None:
         self.runtime = runtime
         self.engine = runtime.engine
@@ -131,22 +134,30 @@ class PlainRepl:
         self.out = out or sys.stdout
         self.stream = stream
         """Show narration as the model writes it (on a terminal; a pipe gets whole blocks)."""
+        self.echo = echo
+        """Print each line read before its answer (`aria> …`): with stdin piped, nothing
+        else shows which answer belongs to which line."""
         self._draft = ""
+        self._drafting = SafeStream()
+
+    def _write(self, text: str) -> None:
+        """The one way out to the terminal: model and player text made safe (safetext)."""
+        self.out.write(safe(text))
+        self.out.flush()
 
     def say(self, text: str) -> None:
         self._end_draft()
-        print(text, file=self.out, flush=True)
+        self._write(text + "\n")
 
     def _end_draft(self) -> None:
         if self._draft:
-            self.out.write("\n")
-            self.out.flush()
+            self._write(self._drafting.end() + "\n")
             self._draft = ""
 
     def show(self, event: Event) -> None:
         if self.stream and isinstance(event, NarrationDelta):
-            self.out.write(event.text)
-            self.out.flush()
+            # A sequence cut across two deltas is held back until it is whole, then dropped.
+            self._write(self._drafting.feed(event.text))
             self._draft += event.text
             return
         if self.stream and isinstance(event, NarrationReplaced):
@@ -156,11 +167,11 @@ class PlainRepl:
         if self.stream and isinstance(event, Narration) and self._draft:
             # The streamed draft is the narration: finish its line rather than repeat it.
             draft, self._draft = self._draft, ""
+            rest = self._drafting.end()
             if draft.strip() == event.text.strip():
-                self.out.write("\n\n")
-                self.out.flush()
+                self._write(rest + "\n\n")
                 return
-            self.out.write("\n")
+            self._write(rest + "\n")
             self.say("  (↺ corrected:)")
         shown = render(event, self.bundle)
         if shown is not None:
@@ -208,6 +219,8 @@ class PlainRepl:
             line = raw.strip()
             if not line:
                 continue
+            if self.echo:
+                self.say(f"{self.speaker}> {line}")
             if line.startswith("/"):
                 if not await self.command(line):
                     break

@@ -277,16 +277,18 @@ async def play_plain(options: PlayOptions) -> int:
 
     async with open_playtest(options) as playtest:
         engine, session = playtest.engine, playtest.session
-        headline, transcript = playtest.banner()
-        print(headline, flush=True)
-        print(f"{transcript}   (/help for commands)", flush=True)
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
         repl = PlainRepl(
             playtest.runtime,
             playtest.bundle,
             session,
             speaker=playtest.speaker,
             stream=sys.stdout.isatty(),
+            echo=not interactive,
         )
+        headline, transcript = playtest.banner()
+        repl.say(headline)
+        repl.say(f"{transcript}   (/help for commands)")
         for event in playtest.intro:
             repl.show(event)
         if playtest.pending:
@@ -294,7 +296,6 @@ async def play_plain(options: PlayOptions) -> int:
             async for event in engine.run_turn(session, playtest.pending):
                 repl.show(event)
         if session.status.value == "active":
-            interactive = sys.stdin.isatty() and sys.stdout.isatty()
             source = (
                 prompt_lines(repl, str(engine.data_dir / ".play-history"))
                 if interactive

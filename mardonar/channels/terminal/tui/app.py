@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter
 from textual.reactive import reactive
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -36,6 +37,7 @@ from mardonar.channels.terminal.tui.messages import (
 from mardonar.channels.terminal.tui.screens.inspector import ContextScreen
 from mardonar.channels.terminal.tui.screens.reload import ReloadScreen
 from mardonar.channels.terminal.tui.screens.summary import Choice, SummaryScreen
+from mardonar.channels.terminal.tui.shown import ControlFilter
 from mardonar.channels.terminal.tui.views import (
     checks_view,
     completion_names,
@@ -123,6 +125,12 @@ class PlayApp(App[int]):
         self.played: list[PlayerLine] = list(playtest.pending)
         """The player lines sent in this run, in order: what a restart fast-forwards."""
         self.set_reactive(PlayApp.speaker, playtest.speaker)
+        self._control_filter = ControlFilter()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then the one that keeps every control character the model,
+        a player or a content file wrote off the terminal (see shown.py)."""
+        return [*super().get_line_filters(), self._control_filter]
 
     # ------------------------------------------------------------------ layout
 

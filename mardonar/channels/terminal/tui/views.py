@@ -89,8 +89,10 @@ class CharacterTally:
     name: str
     colour: int
     xp: int
-    xp_note: str
-    """"bonus so far" during play, "awarded" once the encounter is finished."""
+    """The bonus XP awarded so far during play; all XP awarded once it is finished."""
+    xp_text: str
+    """`10/30 bonus XP so far` during play (outcome XP only comes with the resolution),
+    `130 XP (awarded)` or `0 XP (none awarded)` once the encounter is finished."""
     items: tuple[str, ...]
 
 
@@ -101,6 +103,7 @@ class TallyView:
     """Finished runs per spec, from DATA_DIR/tally.json."""
     error: str | None
     characters: tuple[CharacterTally, ...]
+    finished: bool = False
 
 
 def tally_view(
@@ -122,15 +125,21 @@ def tally_view(
                 name=character.name,
                 colour=colours[player],
                 xp=xp,
-                xp_note=(
-                    ("awarded" if player in session.xp_awarded else "none awarded")
+                xp_text=(
+                    f"{xp} XP ({'awarded' if player in session.xp_awarded else 'none awarded'})"
                     if finished
-                    else f"bonus of {bundle.spec.limits.bonus_xp}"
+                    else f"{xp}/{bundle.spec.limits.bonus_xp} bonus XP so far"
                 ),
                 items=items,
             )
         )
-    return TallyView(spec_id=bundle.spec.id, runs=runs, error=error, characters=tuple(rows))
+    return TallyView(
+        spec_id=bundle.spec.id,
+        runs=runs,
+        error=error,
+        characters=tuple(rows),
+        finished=finished,
+    )
 
 
 @dataclass(frozen=True)

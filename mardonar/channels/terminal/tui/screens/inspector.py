@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Collapsible, Footer, Label, ProgressBar, Static
+
+from mardonar.channels.terminal.tui.shown import text
 
 if TYPE_CHECKING:
     from mardonar.engine.context import BuiltContext
@@ -57,7 +58,7 @@ class ContextScreen(ModalScreen[None]):
                 for row in self.rows:
                     title = f"{row.name:<10} {row.tokens:>6,} tokens  {self._bar(row.tokens)}"
                     with Collapsible(title=title, collapsed=True, classes="section"):
-                        yield Static(Text(row.text or "(empty)"), classes="section-text")
+                        yield Static(text(row.text or "(empty)"), classes="section-text")
         yield Footer()
 
     def _bar(self, tokens: int) -> str:

@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from mardonar.wording import plural
+
 
 class ReloadScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -30,7 +32,7 @@ class ReloadScreen(ModalScreen[bool]):
     @property
     def question(self) -> str:
         what = "Spec" if self.spec else "Content"
-        lines = "1 line" if self.lines == 1 else f"{self.lines} lines"
+        lines = plural(self.lines, "line")
         return f"{what} changed: restart with {lines} replayed? [y/n]"
 
     def compose(self) -> ComposeResult:

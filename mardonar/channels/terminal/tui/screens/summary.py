@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
+
+from mardonar.channels.terminal.tui.shown import text
+from mardonar.wording import plural
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.tui.views import SummaryView
@@ -31,10 +33,14 @@ class SummaryScreen(ModalScreen["Choice"]):
         self.view = view
 
     @property
+    def headline(self) -> str:
+        return f"★ {self.view.headline} after {plural(self.view.turn, 'turn')}"
+
+    @property
     def lines(self) -> list[str]:
         """The summary as plain lines (what the screen shows, without styles)."""
         view = self.view
-        lines = [view.title, f"★ {view.headline} after {view.turn} turns"]
+        lines = [view.title, self.headline]
         if view.narrative:
             lines.append(view.narrative)
         lines += ["XP", *view.xp]
@@ -47,17 +53,17 @@ class SummaryScreen(ModalScreen["Choice"]):
     def compose(self) -> ComposeResult:
         view = self.view
         with Vertical(id="summary"):
-            yield Label(view.title, id="summary-title")
-            yield Label(f"★ {view.headline} after {view.turn} turns", id="summary-headline")
+            yield Label(text(view.title), id="summary-title")
+            yield Label(text(self.headline), id="summary-headline")
             if view.narrative:
-                yield Static(Text(view.narrative), id="summary-narrative")
+                yield Static(text(view.narrative), id="summary-narrative")
             yield Label("XP", classes="summary-heading")
-            yield Static(Text("\n".join(view.xp)), id="summary-xp")
+            yield Static(text("\n".join(view.xp)), id="summary-xp")
             if view.items:
                 yield Label("Items", classes="summary-heading")
-                yield Static(Text("\n".join(view.items)), id="summary-items")
+                yield Static(text("\n".join(view.items)), id="summary-items")
             if view.summary_path:
-                yield Static(Text(f"Summary: {view.summary_path}"), id="summary-path")
+                yield Static(text(f"Summary: {view.summary_path}"), id="summary-path")
             yield Label("r replay · t transcript · q quit · esc back", id="summary-keys")
         yield Footer()
 

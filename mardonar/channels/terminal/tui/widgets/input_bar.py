@@ -12,6 +12,9 @@ from textual.containers import Horizontal
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
+from mardonar.channels.terminal.tui.shown import text
+from mardonar.safetext import safe
+
 
 def complete(value: str, commands: Sequence[str], names: Sequence[str]) -> str | None:
     """`value` completed by a command (at the start) or a name (its last word), keeping
@@ -111,9 +114,9 @@ class InputBar(Horizontal):
 
     def show_speaker(self, name: str, colour: int) -> None:
         label = self.query_one("#speaker", Label)
-        label.update(f"{name.split()[0]} ›")
+        label.update(text(f"{name.split()[0]} ›"))
         label.set_classes(f"speaker-{colour}")
-        self.line.placeholder = f"What does {name} say or do?  (/help for commands)"
+        self.line.placeholder = f"What does {safe(name)} say or do?  (/help for commands)"
 
     def accept(self, line: str) -> None:
         """The line was sent: remember it and clear the input for the next one."""

@@ -9,15 +9,16 @@ itself, and keeps the same content as plain text for tests and copying.
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-Part = str | tuple[str, Style]
+from mardonar.channels.terminal.tui.shown import Part, text
+
+__all__ = ["Lines", "Part"]
 
 
 def _text(parts: tuple[Part, ...]) -> Text:
-    return Text.assemble(*parts)
+    return text(*parts)
 
 
 class Lines:

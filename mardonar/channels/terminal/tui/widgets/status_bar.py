@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual.widgets import Static
 
+from mardonar.channels.terminal.tui.shown import text
+
 if TYPE_CHECKING:
     from mardonar.channels.terminal.tui.views import StatusView
 
@@ -36,7 +38,7 @@ class StatusBar(Static):
         if view.state != "active":
             turn += f" · {view.state}"
         model = view.backend if view.model in view.backend else f"{view.backend} · {view.model}"
-        return Text.assemble(
+        return text(
             (view.title, self.get_component_rich_style("status--title")),
             sep,
             turn,

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from mardonar.channels.terminal.tui.shown import text as shown
 from mardonar.engine.events import (
     Correction,
     EngineError,
@@ -27,6 +28,7 @@ from mardonar.engine.events import (
     Rolled,
     ToolResult,
 )
+from mardonar.safetext import SafeStream, safe
 
 Describe = Callable[[Event], "str | None"]
 
@@ -74,6 +76,8 @@ class StoryPane(VerticalScroll, can_focus=True):
         self.describe = describe
         """Plain text for events without a look of their own (the outcome, the end)."""
         self._draft: StoryEntry | None = None
+        self._drafting = SafeStream()
+        """The draft's deltas made safe: a sequence cut across two is held until whole."""
         self._last_withdrawn: str | None = None
 
     def on_mount(self) -> None:
@@ -93,7 +97,7 @@ class StoryPane(VerticalScroll, can_focus=True):
     # ------------------------------------------------------------------ writing
 
     def add(self, text: Text | str, kind: str) -> StoryEntry:
-        entry = StoryEntry(Text(text) if isinstance(text, str) else text, classes=kind)
+        entry = StoryEntry(shown(text) if isinstance(text, str) else text, classes=kind)
         self.mount(entry)
         if kind != "withdrawn":
             self._last_withdrawn = None
@@ -107,6 +111,7 @@ class StoryPane(VerticalScroll, can_focus=True):
 
     def clear(self) -> None:
         self._draft = None
+        self._drafting.end()
         self._last_withdrawn = None
         self.remove_children(StoryEntry)
 
@@ -124,7 +129,7 @@ class StoryPane(VerticalScroll, can_focus=True):
             self.add(self._roll_line(event), "roll")
         elif isinstance(event, ToolResult) and not event.ok:
             reason = (event.error or "", self._s("reason"))
-            self.add(Text.assemble(f"⚠ refused {event.name}: ", reason), "refusal")
+            self.add(shown(f"⚠ refused {event.name}: ", reason), "refusal")
         elif isinstance(event, Correction):
             # A streamed draft was already marked withdrawn for this very reason.
             if self._last_withdrawn != event.reason:
@@ -143,11 +148,12 @@ class StoryPane(VerticalScroll, can_focus=True):
     def _stream(self, text: str) -> None:
         if self._draft is None:
             self._draft = self.add("", "narration draft")
-        self._draft.set_text(Text(self._draft.plain + text))
+        self._draft.set_text(Text(self._draft.plain + self._drafting.feed(text)))
 
     def _withdraw(self, reason: str) -> None:
         if self._draft is None:
             return
+        self._drafting.end()
         self._draft.remove()
         self._draft = None
         self.add(f"↺ withdrawn: {reason}", "withdrawn")
@@ -158,14 +164,15 @@ class StoryPane(VerticalScroll, can_focus=True):
         if event.fallback:
             kind += " fallback"
         draft, self._draft = self._draft, None
-        if draft is not None and draft.plain.strip() == event.text.strip():
+        said = safe(event.text)  # compared with the draft as it was shown
+        if draft is not None and (draft.plain + self._drafting.end()).strip() == said.strip():
             # The streamed draft is the narration: keep it rather than show it twice.
             draft.set_classes(kind)
-            draft.set_text(Text(reflow(event.text)))
+            draft.set_text(Text(reflow(said)))
             return
         if draft is not None:
             draft.remove()
-        self.add(reflow(event.text), kind)
+        self.add(reflow(said), kind)
 
     # ------------------------------------------------------------------ lines
 
@@ -174,17 +181,13 @@ class StoryPane(VerticalScroll, can_focus=True):
 
     def _player_line(self, event: PlayerSaid) -> Text:
         colour = self.colours.get(event.character, 0)
-        return Text.assemble(
-            (event.character, self._s(f"speaker-{colour}")),
-            ": ",
-            event.text,
-        )
+        return shown((event.character, self._s(f"speaker-{colour}")), ": ", event.text)
 
     def _roll_line(self, event: Rolled) -> Text:
         line = event.line()
         if event.success is None or event.dc is None:
-            return Text(line)
+            return shown(line)
         # `…vs DC 13: success` reads as `…vs DC 13 ✔` here, the verdict in colour.
         head = line.rsplit(": ", 1)[0]
         mark = ("✔", self._s("success")) if event.success else ("✘", self._s("failure"))
-        return Text.assemble(head, " ", mark)
+        return shown(head, " ", mark)

@@ -21,6 +21,7 @@ class TallyPanel(VerticalScroll):
         "tally--heading",
         "tally--current",
         "tally--error",
+        "tally--dim",
         *(f"tally--speaker-{i}" for i in range(6)),
     }
 
@@ -48,8 +49,10 @@ class TallyPanel(VerticalScroll):
         if view is None:
             return out
         out.line(("This session", self._s("heading")))
+        if not view.finished:
+            out.line(("Outcome XP comes with the resolution.", self._s("dim")))
         for row in view.characters:
-            out.line((row.name, self._s(f"speaker-{row.colour}")), f"  {row.xp} XP ({row.xp_note})")
+            out.line((row.name, self._s(f"speaker-{row.colour}")), f"  {row.xp_text}")
             for item in row.items:
                 out.item("  ◆", item, indent=4)
         out.blank().line(("Runs per spec (tally.json)", self._s("heading")))

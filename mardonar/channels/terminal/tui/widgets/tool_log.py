@@ -1,5 +1,10 @@
 """The tool-call log: every call the model made (name, arguments, then the result or the
-refusal reason in red, and how long it took), between the model's own answers."""
+refusal reason in red, and how long it took), between the model's own answers.
+
+It reads top-down from the first call and follows the latest one, unless the reader
+scrolled up. Not with Textual's `anchor()`: that scrolls a log shorter than its pane to a
+negative offset (Textual 8.2), so the first calls sat at the bottom of an empty-looking tab.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from textual.widgets import Static
 
 from mardonar.channels.terminal.tui.widgets.lines import Lines
 from mardonar.engine.events import Event, ModelReplied, ToolCalled, ToolResult
+from mardonar.wording import plural
 
 MAX_VALUE_CHARS = 60
 """A long fact or outcome text is cut here: the log is a glance, the transcript has it all."""
@@ -68,9 +74,19 @@ class ToolLog(VerticalScroll):
         super().__init__(id=id)
         self.records: list[ToolRecord] = []
         self._entries: dict[str, tuple[ToolRecord, ToolEntry]] = {}
+        self._following = True
+        """The end of the log is in view: what is added next is scrolled into view."""
 
-    def on_mount(self) -> None:
-        self.anchor()
+    def on_show(self) -> None:
+        # Filled while its tab was hidden: open on the latest call.
+        if self._following:
+            self.scroll_end(animate=False, immediate=True)
+
+    def _added(self) -> None:
+        """After an entry was added or grew: keep the end in view if it was."""
+        self._following = self.scroll_y >= self.max_scroll_y
+        if self._following:
+            self.call_after_refresh(self.scroll_end, animate=False)
 
     @property
     def text(self) -> str:
@@ -88,6 +104,7 @@ class ToolLog(VerticalScroll):
             self.records.append(record)
             self._entries[event.call_id] = (record, entry)
             self.mount(entry)
+            self._added()
         elif isinstance(event, ToolResult):
             found = self._entries.get(event.call_id)
             if found is None:  # a result whose call we never saw (the log was cleared)
@@ -97,9 +114,10 @@ class ToolLog(VerticalScroll):
             record.latency_ms = event.latency_ms
             entry.set_lines(self._record_lines(record))
             entry.set_class(not event.ok, "refused")
+            self._added()
         elif isinstance(event, ModelReplied):
             calls = len(event.tool_calls)
-            asked = f"{calls} call{'s' * (calls != 1)}" if calls else "text"
+            asked = plural(calls, "call") if calls else "text"
             tokens = (
                 f", {event.prompt_tokens}→{event.completion_tokens} tokens"
                 if event.prompt_tokens is not None
@@ -107,6 +125,7 @@ class ToolLog(VerticalScroll):
             )
             line = f"T{event.turn} {event.model}: {asked} in {event.latency_ms:,.0f} ms{tokens}"
             self.mount(ToolEntry(Lines().line((line, self._s("dim"))), classes="model"))
+            self._added()
 
     def _s(self, name: str) -> Style:
         return self.get_component_rich_style(f"tools--{name}")
