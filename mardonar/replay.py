@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mardonar import safetext
 from mardonar.content.repo import find_root
 from mardonar.errors import UsageError, UserError
 from mardonar.safetext import visible
 from mardonar.transcript import event_record, read_transcript
+from mardonar.wording import plural
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -722,7 +724,7 @@ def render_text(results: Sequence[ReplayResult]) -> str:
             continue
         notes = f" ({'; '.join(r.notes)})" if r.notes else ""
         if r.identical:
-            lines.append(f"{r.path}: identical, {r.turns} turns{notes}")
+            lines.append(f"{r.path}: identical, {plural(r.turns, 'turn')}{notes}")
             continue
         if r.error:
             lines.append(f"{r.path}: engine error: {r.error}{notes}")
@@ -764,14 +766,8 @@ def render_json(results: Sequence[ReplayResult]) -> str:
 
 
 def json_safe(document: Any) -> str:
-    """`document` as indented JSON that is safe to print: JSON escapes C0 controls but not
-    DEL and C1 (a raw 0x9b is a CSI to some terminals), so those are escaped too (`\\u009b`:
-    the same JSON)."""
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    return _C1.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
-_C1 = re.compile(r"[\x7f-\x9f]")
+    """`document` as indented JSON that is safe to print (safetext.json_safe)."""
+    return safetext.json_safe(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _escape(text: str) -> str:
@@ -782,7 +778,7 @@ def render_github(results: Sequence[ReplayResult]) -> str:
     lines: list[str] = []
     for r in results:
         if r.identical:
-            lines.append(f"{r.path}: identical, {r.turns} turns")
+            lines.append(f"{r.path}: identical, {plural(r.turns, 'turn')}")
             continue
         if r.unreadable:
             lines.append(

@@ -38,6 +38,7 @@ from mardonar.replay import (
 )
 from mardonar.safetext import visible
 from mardonar.transcript import event_record
+from mardonar.wording import plural
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
@@ -292,7 +293,7 @@ def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> 
         notes = f" ({'; '.join(r.notes)})" if r.notes else ""
         verdict = "facts agree" if r.agree else "facts differ"
         console.print(
-            visible(f"{r.path}: {verdict}, {r.turns} turns, live: {r.model}{notes}"),
+            visible(f"{r.path}: {verdict}, {plural(r.turns, 'turn')}, live: {r.model}{notes}"),
             markup=False,
             soft_wrap=True,
         )

@@ -26,7 +26,9 @@ from tests.engine_helpers import copy_content
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 SPEC = "goblin-toll-bridge"
-STAMP = re.compile(r"\d{8}T\d{6}Z")
+STAMP = re.compile(r"\d{8}T\d{6}Z(-\d+)?")
+"""A session id's time stamp, with the `-2` the engine adds to a second session started
+within the same second."""
 ROLL_LINE = re.compile(
     r"^🎲 (?P<who>[A-Z][\w ]+) — (?P<skill>[a-z-]+) (?P<natural>\d+)(?P<sign>[+-])(?P<mod>\d+) = "
     r"(?P<total>-?\d+) vs DC (?P<dc>\d+): (?P<verdict>success|failure)$",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mardonar.engine.session import PENDING_HINT, Session, Status, VttGrant
 from mardonar.files import atomic_write_text, bump_tally, summary_path
 from mardonar.memory.base import NewMemory, remember_all
+from mardonar.wording import plural
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -343,10 +344,11 @@ def render_summary(
     lines.append(f"Encounter {session.id}, started {session.started_at}, seed {session.seed}.")
     if outcome is not None:
         lines.append(
-            f"Outcome: {outcome.id} ({outcome.result.value}) after {turn} turns — {outcome.when}"
+            f"Outcome: {outcome.id} ({outcome.result.value}) after {plural(turn, 'turn')} — "
+            f"{outcome.when}"
         )
     else:
-        lines.append(f"Ended unresolved after {turn} turns ({reason}).")
+        lines.append(f"Ended unresolved after {plural(turn, 'turn')} ({reason}).")
     if narrative:
         lines += ["", *textwrap.wrap(narrative, 88)]
     party = ", ".join(who(p) for p in session.participants) or "nobody"
