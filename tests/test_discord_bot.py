@@ -512,7 +512,7 @@ def test_end_writes_the_summary_and_archives_the_thread(
             await settle(table.bot)
             shown = "\n".join(fake_api.texts(thread_id))
             assert "ended unresolved" in shown
-            assert "```" in shown and "Ended unresolved after 1 turns" in shown  # the summary
+            assert "```" in shown and "Ended unresolved after 1 turn" in shown  # the summary
             assert fake_api.threads[thread_id]["thread_metadata"] == {
                 **fake_api.threads[thread_id]["thread_metadata"],
                 "archived": True,

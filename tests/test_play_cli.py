@@ -297,7 +297,7 @@ def test_eof_keeps_it_resumable_and_end_closes_it(
     summary = Path(ended[1])
     assert summary.parent == data / "summaries"
     text = summary.read_text(encoding="utf-8")
-    assert "Ended unresolved after 1 turns (ended_by_player)." in text
+    assert "Ended unresolved after 1 turn (ended_by_player)." in text
     assert "none — the encounter ended unresolved" in text
     assert "saved at turn" not in out
     assert tally_of(data) == {SPEC: 1}
