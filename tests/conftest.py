@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +126,23 @@ def tmp_repo(tmp_path: Path) -> Path:
         (repo / "persona.yaml").write_text("voice: A terse test GM.\n", encoding="utf-8")
     (repo / "specs").mkdir()
     return repo
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _the_checkout_is_left_as_it_was() -> Iterator[None]:
+    """No test writes into the checkout's transcripts/ or data/ (a test that resumed a
+    session started without a transcript path once left a transcript there on every run)."""
+
+    def written() -> set[Path]:
+        return {
+            path
+            for folder in (REPO_ROOT / "transcripts", REPO_ROOT / "data")
+            if folder.is_dir()
+            for path in folder.iterdir()
+            if path.is_file()
+        }
+
+    before = written()
+    yield
+    left = sorted(str(path.relative_to(REPO_ROOT)) for path in written() - before)
+    assert not left, f"tests wrote into the checkout: {', '.join(left)}"

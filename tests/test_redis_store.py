@@ -334,7 +334,8 @@ def test_two_processes_sending_the_same_turn_apply_it_once(
     async def start() -> str:
         engine = await open_engine(redis_server, data)
         try:
-            return (await engine.start(seed=1)).id
+            # The transcript in the test's folder: a `--resume` below appends to it.
+            return (await engine.start(seed=1, transcript=tmp_path / "session.jsonl")).id
         finally:
             await close_engine(engine)
 
@@ -845,7 +846,8 @@ def test_a_waiting_turn_says_why_and_for_how_long(
     async def start() -> str:
         engine = await open_engine(redis_server, data)
         try:
-            return (await engine.start(seed=1)).id
+            # The transcript in the test's folder: a `--resume` below appends to it.
+            return (await engine.start(seed=1, transcript=tmp_path / "session.jsonl")).id
         finally:
             await close_engine(engine)
 
