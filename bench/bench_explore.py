@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mardonar.content.bundle import load_bundle
-    from mardonar.explore import explore_bundle
+    from mardonar.harness.explore import explore_bundle
 
     specs = sorted(p.stem for p in (REPO / "specs").glob("*.yaml") if ".test." not in p.name)
     rows = []

@@ -9,7 +9,7 @@ The measures, all over every transcripts/golden/*.jsonl:
   run that loads (and lints) each spec once and has its own scratch folder, each transcript
   on a fresh engine with its own SQLite store and memory (private databases in RAM) and the
   cassette model. Twice: with the default `jobs` (one process per CPU: the parent and a
-  `ProcessPoolExecutor` of forked workers, see mardonar/replay_parallel.py) and with
+  `ProcessPoolExecutor` of forked workers, see mardonar/harness/replay/parallel.py) and with
   `jobs=1` (serial, in this process).
   The first run (which also pays the imports) is reported apart; the median and min of the
   next `--runs` are the figures. Each run reads the lint cache file and
@@ -65,8 +65,9 @@ def main() -> None:
     parser.add_argument("--mardonar", help="the console script (default: beside this Python)")
     args = parser.parse_args()
 
-    from mardonar.replay import replay_all, replay_one, replay_run
-    from mardonar.replay_parallel import worker_count
+    from mardonar.harness.replay.parallel import worker_count
+    from mardonar.harness.replay.reading import replay_run
+    from mardonar.harness.replay.run import replay_all, replay_one
 
     paths = sorted(GOLDEN.glob("*.jsonl"))
     if not paths:
@@ -245,7 +246,7 @@ def corpus_measure(copies: int, runs: int) -> dict[str, float]:
     import shutil
     import tempfile
 
-    from mardonar.replay import replay_all
+    from mardonar.harness.replay.run import replay_all
 
     with tempfile.TemporaryDirectory(prefix="mardonar-corpus-") as folder:
         for number in range(copies):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mardonar.content.bundle import load_bundle
-from mardonar.explore import LineMaker, explore_bundle, run_seed
+from mardonar.harness.explore import LineMaker, explore_bundle, run_seed
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, run
 

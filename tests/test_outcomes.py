@@ -9,7 +9,7 @@ deterministic for today's engine. Nothing is mocked: the real engine, SQLite sto
 memory run in a temp folder, with the real offline narrator.
 
 The authors' test plans (specs/<id>.test.yaml) are also played here, with the runner of
-`mardonar test` (mardonar.testplans): each case's expectations must hold.
+`mardonar test` (mardonar.harness.testplans): each case's expectations must hold.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from mardonar.content.bundle import Bundle, load_bundle
 from mardonar.engine.events import Ended, Event, Resolved
 from mardonar.engine.session import Status
 from mardonar.files import read_tally
+from mardonar.harness.testplans import load_plan, play_case, unmet
 from mardonar.llm.offline import OfflineNarrator
-from mardonar.testplans import load_plan, play_case, unmet
 from tests.engine_helpers import REPO, Table, open_table, run
 
 SPECS_DIR = REPO / "specs"
@@ -292,7 +292,7 @@ def test_every_shipped_spec_has_a_test_plan() -> None:
     ("path", "index"), PLAN_CASES, ids=[f"{p.name}#{i}" for p, i in PLAN_CASES]
 )
 def test_plan_case_holds(path: Path, index: int) -> None:
-    """Each case, played by the product's runner (mardonar.testplans, `mardonar test`)."""
+    """Each case, played by the product's runner (mardonar.harness.testplans, `mardonar test`)."""
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../schemas/testplan.schema.json\n")
     loaded = load_plan(path)

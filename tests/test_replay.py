@@ -1,7 +1,7 @@
 """`mardonar replay` (issue #6, items 1, 3 and 4): strict replay of recorded sessions.
 
 The golden transcripts in transcripts/golden/ (two per shipped spec, recorded with the
-offline narrator and with a scripted model by `python transcripts/record.py`) must replay
+offline narrator and with a scripted model by `python tools/record_goldens.py`) must replay
 identically; a spec mutated
 in a copy of the content (a DC, an outcome's XP, a removed check) must make replay exit 1
 and name the change. Secrets configured for the model backend never reach a transcript.
@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from mardonar.harness.recording import record_session
+from mardonar.harness.replay.run import replay_sync
 from mardonar.llm.base import Finish, LLMRequest, Message, TextDelta, ToolCall
 from mardonar.llm.cassette import CassetteExhausted, CassetteLLM
-from mardonar.replay import record_session, replay_sync
 from mardonar.transcript import asked_digest, read_transcript
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, run
@@ -38,9 +39,9 @@ SUMMARY = re.compile(r"^(\d+) identical, (\d+) diverged$")
 
 
 def load_recorder() -> ModuleType:
-    """transcripts/record.py: the scripts behind the golden transcripts (not a package)."""
+    """tools/record_goldens.py: the scripts behind the golden transcripts (not a package)."""
     found = importlib.util.spec_from_file_location(
-        "golden_recorder", GOLDEN_DIR.parent / "record.py"
+        "golden_recorder", REPO / "tools" / "record_goldens.py"
     )
     assert found is not None and found.loader is not None
     module = importlib.util.module_from_spec(found)
@@ -80,22 +81,24 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def test_every_recorded_spec_has_golden_transcripts_of_every_kind() -> None:
-    """The specs transcripts/record.py has sessions for are shipped specs, each with a
+    """The specs tools/record_goldens.py has sessions for are shipped specs, each with a
     golden transcript of every kind. A spec with no sessions there (an author's new one,
     `mardonar new spec`) has no goldens and needs none: its test plan is its check; the
     next test names it and the way to add some."""
     specs = sorted(p.stem for p in (REPO / "specs").glob("*.yaml") if ".test" not in p.name)
     assert sorted(recorder.OFFLINE) == sorted(recorder.SCRIPTED) == sorted(recorder.LONG)
     unknown = sorted(set(recorder.OFFLINE) - set(specs))
-    assert not unknown, f"transcripts/record.py has sessions for specs that do not exist: {unknown}"
+    assert not unknown, (
+        f"tools/record_goldens.py has sessions for specs that do not exist: {unknown}"
+    )
     assert len(list(GOLDEN_DIR.glob("*.jsonl"))) == GOLDEN_COUNT, (
-        "transcripts/golden/ does not hold exactly the sessions of transcripts/record.py: "
-        "re-record them with `python transcripts/record.py`"
+        "transcripts/golden/ does not hold exactly the sessions of tools/record_goldens.py: "
+        "re-record them with `python tools/record_goldens.py`"
     )
     for kind, sessions in KINDS.items():
         for spec, script in sessions.items():
             path = golden_path(spec, kind)
-            assert path.is_file(), f"record it: python transcripts/record.py {kind} ({path})"
+            assert path.is_file(), f"record it: python tools/record_goldens.py {kind} ({path})"
             records = _records(path)
             assert records[0]["spec"] == spec
             assert records[0]["model"] == ("scripted" if "replies" in script else "offline")
@@ -110,8 +113,8 @@ def test_every_spec_without_goldens_is_named_with_the_way_to_record_them() -> No
     if without:
         pytest.skip(
             f"no golden transcripts for {', '.join(without)} (not required): to add them, "
-            "write their sessions in transcripts/record.py (OFFLINE, SCRIPTED, LONG) and run "
-            "`python transcripts/record.py`"
+            "write their sessions in tools/record_goldens.py (OFFLINE, SCRIPTED, LONG) and run "
+            "`python tools/record_goldens.py`"
         )
 
 

@@ -18,9 +18,9 @@ from mardonar.content.bundle import load_bundle
 from mardonar.content.lint.runner import LintMemo, cache_dir, run_lint
 from mardonar.engine.context import Mentioned, mentions
 from mardonar.errors import UsageError
+from mardonar.harness.replay.run import replay_all
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.memory.sqlite import SqliteMemory
-from mardonar.replay import replay_all
 from mardonar.store.sqlite import SqliteStore
 from tests.engine_helpers import REPO, copy_content, run
 

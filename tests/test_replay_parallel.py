@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-import mardonar.replay as replaying
-from mardonar.replay import ReplayResult, render_text, replay_all
-from mardonar.replay_parallel import DIED, can_fork, split
+import mardonar.harness.replay.run as replaying
+from mardonar.harness.replay.parallel import DIED, can_fork, split
+from mardonar.harness.replay.render import render_text
+from mardonar.harness.replay.results import ReplayResult
+from mardonar.harness.replay.run import replay_all
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, run
 
@@ -247,7 +249,7 @@ def test_no_pool_thread_is_left_running_into_the_interpreters_exit(repo: Path) -
 
         threading._register_atexit(report_threads)  # runs after mardonar's own hook
         from pathlib import Path
-        from mardonar.replay import replay_all
+        from mardonar.harness.replay.run import replay_all
 
         paths = sorted(Path("transcripts/golden").glob("*.jsonl"))
         results = asyncio.run(replay_all(paths, jobs=2))

@@ -2,7 +2,7 @@
 
 The CLI tests run the real command in a subprocess over a copy of the shipped content with
 DATA_DIR in a temp folder, and check that nothing is written into either. The runner tests
-(mardonar.testplans) play cases in-process with the offline narrator and a scripted model.
+(mardonar.harness.testplans) play cases in-process with the offline narrator and a scripted model.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from mardonar.content.models import TestPlan
+from mardonar.harness.testplans import load_plan, play_case, run_plans, unmet
 from mardonar.llm.scripted import ScriptedLLM
-from mardonar.testplans import load_plan, play_case, run_plans, unmet
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, bundle, copy_content, run
 

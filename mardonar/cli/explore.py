@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from mardonar.content.bundle import load_bundle
-        from mardonar.explore import (
+        from mardonar.harness.explore import (
             SpecReport,
             explore_bundle,
             render_json,

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         import asyncio
 
         from mardonar.errors import UsageError
-        from mardonar.replay import discover_transcripts
+        from mardonar.harness.replay.reading import discover_transcripts
 
         if model is not None and not live:
             raise UsageError("--model only applies with --live", exit_code=2)
@@ -66,14 +66,14 @@ def register(app: typer.Typer) -> None:
         if live:
             raise typer.Exit(_run_live(files, output, model))
 
-        from mardonar.replay import (
-            ReplayResult,
+        from mardonar.harness.replay.render import (
             render_github,
             render_json,
             render_text,
-            replay_all,
             unreadable_lines,
         )
+        from mardonar.harness.replay.results import ReplayResult
+        from mardonar.harness.replay.run import replay_all
 
         results: list[ReplayResult] = asyncio.run(replay_all(files, jobs=jobs))
         renderer = {"text": render_text, "json": render_json, "github": render_github}
@@ -91,8 +91,8 @@ def _run_live(files: list[Path], output: ReportFormat, model: str | None) -> int
 
     from mardonar.config import load_settings
     from mardonar.errors import ConfigError, UsageError
-    from mardonar.replay import unreadable_lines
-    from mardonar.replay_live import live_replay_all, print_live_text, render_live_json
+    from mardonar.harness.replay.live import live_replay_all, print_live_text, render_live_json
+    from mardonar.harness.replay.render import unreadable_lines
 
     try:
         settings = load_settings()

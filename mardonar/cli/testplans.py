@@ -40,9 +40,8 @@ def register(app: typer.Typer) -> None:
         import asyncio
 
         from mardonar.errors import UsageError
-        from mardonar.replay import json_safe
-        from mardonar.safetext import visible
-        from mardonar.testplans import (
+        from mardonar.harness.replay.render import json_safe
+        from mardonar.harness.testplans import (
             CaseResult,
             discover_plans,
             lint_plans,
@@ -52,6 +51,7 @@ def register(app: typer.Typer) -> None:
             skipped_line,
             untested_specs,
         )
+        from mardonar.safetext import visible
 
         as_json = output is TextOrJson.json
         plans = discover_plans(list(paths or []), Path.cwd())

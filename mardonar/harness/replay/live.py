@@ -25,17 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mardonar.errors import UsageError
-from mardonar.replay import (
+from mardonar.harness.replay.diff import end_state
+from mardonar.harness.replay.play import play_actions
+from mardonar.harness.replay.reading import (
     ReplayRun,
     actions_of,
-    display_path,
-    end_state,
     hash_notes,
-    json_safe,
     load_header,
-    play_actions,
     replay_run,
 )
+from mardonar.harness.replay.render import json_safe
+from mardonar.harness.replay.results import display_path
 from mardonar.safetext import visible
 from mardonar.transcript import event_record
 from mardonar.wording import plural

@@ -11,19 +11,16 @@ Everything is reproducible: run `i` of seed `S` draws from `random.Random(f"{S}:
 is itself deterministic. An engine error is reported with its run's seed, so
 `--seed S --runs i+1` replays it.
 
-Each run is a fresh session with its own store and memory, private SQLite databases in RAM
-(session ids are per-second timestamps, so many runs sharing one database would collide;
-the memory starts as a copy of one image with the lore indexed), and its files in a
-throwaway folder, so explore never touches the user's data and writes no transcript.
+Each run is a fresh session on a headless engine (`harness/headless.py`: its own store and
+memory, private SQLite databases in RAM, its files in a throwaway folder), so explore never
+touches the user's data and writes no transcript.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,9 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mardonar.engine.events import Ended, EngineError, Resolved, ToolResult
+from mardonar.harness.headless import Scratch, scratch
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
+    from mardonar.engine.loop import Engine
 
 FILLER = (
     "I look around.",
@@ -119,13 +118,6 @@ class SpecReport:
         }
 
 
-def _scratch() -> str | None:
-    """Where the runs' files (summaries, tally) go: RAM (/dev/shm) when there is one, since
-    they are thrown away; else the system temp folder."""
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
 def run_seed(seed: int, run: int) -> tuple[random.Random, int]:
     """The RNG of one run and the session seed it draws first (dice and narrator)."""
     rng = random.Random(f"{seed}:{run}")
@@ -170,68 +162,64 @@ class LineMaker:
 
 
 async def play_one(
-    bundle: Bundle, run: int, seed: int, max_turns: int, folder: Path, memory_image: bytes
+    bundle: Bundle, run: int, seed: int, max_turns: int, folder: Scratch
 ) -> RunResult:
-    """One playthrough with its own store and memory (private databases in RAM, the memory
-    a copy of `memory_image`) and files in `folder`; exceptions become errors, not crashes."""
-    from mardonar.engine.loop import Engine
+    """One playthrough on a fresh headless engine of `folder`; exceptions become errors,
+    not crashes."""
     from mardonar.llm.offline import OfflineNarrator
-    from mardonar.memory.sqlite import SqliteMemory
-    from mardonar.store.sqlite import SqliteStore
 
     rng, session_seed = run_seed(seed, run)
     result = RunResult(run=run, seed=session_seed)
     maker = LineMaker(bundle)
-    data = folder / f"run-{run}"
-    store = SqliteStore.in_memory()
-    memory = SqliteMemory.in_memory(memory_image)
-    engine = Engine(
-        bundle,
-        llm=OfflineNarrator(bundle, seed=session_seed),
-        store=store,
-        memory=memory,
-        data_dir=data,
-    )
-    try:
-        session = await engine.start(seed=session_seed, transcript=data / "transcript.jsonl")
-        while not result.ended:
-            if result.turns >= max_turns:
-                result.ended = "max_turns"
-                break
-            result.turns += 1
-            async for event in engine.run_turn(session, [maker.line(rng)]):
-                if isinstance(event, ToolResult) and event.name == "skill_check" and event.ok:
-                    result.checks.append(str(event.args.get("check", "")))
-                elif isinstance(event, Resolved):
-                    result.outcome = event.outcome
-                elif isinstance(event, EngineError):
-                    result.errors.append(f"turn {event.turn}: {event.message}")
-                elif isinstance(event, Ended):
-                    result.ended = event.reason
-    except Exception as error:  # an engine crash is a finding, not a reason to stop
-        result.errors.append(f"turn {result.turns}: {type(error).__name__}: {error}")
-        result.ended = "error"
-    finally:
-        await memory.close()
-        await store.close()
+    llm = OfflineNarrator(bundle, seed=session_seed)
+    async with folder.engine(bundle, llm=llm) as (engine, data):
+        try:
+            await _play(engine, data, maker, rng, result, max_turns)
+        except Exception as error:  # an engine crash is a finding, not a reason to stop
+            result.errors.append(f"turn {result.turns}: {type(error).__name__}: {error}")
+            result.ended = "error"
     return result
+
+
+async def _play(
+    engine: Engine,
+    data: Path,
+    maker: LineMaker,
+    rng: random.Random,
+    result: RunResult,
+    max_turns: int,
+) -> None:
+    """Player lines from `maker` until the session ends or `max_turns` are played; what
+    happened goes into `result`."""
+    session = await engine.start(seed=result.seed, transcript=data / "transcript.jsonl")
+    while not result.ended:
+        if result.turns >= max_turns:
+            result.ended = "max_turns"
+            break
+        result.turns += 1
+        async for event in engine.run_turn(session, [maker.line(rng)]):
+            if isinstance(event, ToolResult) and event.name == "skill_check" and event.ok:
+                result.checks.append(str(event.args.get("check", "")))
+            elif isinstance(event, Resolved):
+                result.outcome = event.outcome
+            elif isinstance(event, EngineError):
+                result.errors.append(f"turn {event.turn}: {event.message}")
+            elif isinstance(event, Ended):
+                result.ended = event.reason
 
 
 async def explore_bundle(
     bundle: Bundle, *, runs: int, seed: int, max_turns: int | None = None
 ) -> SpecReport:
     """Play `runs` sessions of one spec and summarise them."""
-    from mardonar.memory.sqlite import SqliteMemory
-
     limit = bundle.spec.limits.max_turns
     if max_turns is not None:
         limit = min(limit, max_turns)
     results: list[RunResult] = []
-    # Every run starts from the same migrated memory with the lore indexed.
-    image = await SqliteMemory.lore_image(bundle.lore)
-    with tempfile.TemporaryDirectory(prefix="mardonar-explore-", dir=_scratch()) as tmp:
+    # Every run starts from the same migrated memory with the lore indexed (one image).
+    with scratch("mardonar-explore-") as folder:
         for run in range(runs):
-            results.append(await play_one(bundle, run, seed, limit, Path(tmp), image))
+            results.append(await play_one(bundle, run, seed, limit, folder))
     outcomes = Counter(r.outcome for r in results if r.outcome)
     checks = Counter(name for r in results for name in set(r.checks))
     return SpecReport(

@@ -45,11 +45,15 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mardonar import replay as replaying
 from mardonar.errors import UserError
+from mardonar.harness.replay.reading import ReplayRun, actions_of, hash_notes, load_header
+from mardonar.harness.replay.results import ReplayResult, display_path, unreadable
 
 if TYPE_CHECKING:
-    from mardonar.replay import ReplayResult, ReplayRun
+    from collections.abc import Awaitable, Callable
+
+    ReplayOne = Callable[[ReplayRun, Path], Awaitable[ReplayResult]]
+    """How one transcript is replayed (`run.replay_one`, passed in: run imports this module)."""
 
 __all__ = [
     "AUTO_MIN_TRANSCRIPTS",
@@ -121,9 +125,9 @@ def split(weights: Sequence[int], parts: int) -> list[range]:
     return [range(a, b) for a, b in pairwise(cuts) if b > a]
 
 
-_inherited: tuple[ReplayRun, Sequence[Path]] | None = None
-"""The run and its transcripts, set before the pool forks: the workers inherit them, so a
-share names its transcripts by index and nothing else is pickled."""
+_inherited: tuple[ReplayOne, ReplayRun, Sequence[Path]] | None = None
+"""How to replay one, the run and its transcripts, set before the pool forks: the workers
+inherit them, so a share names its transcripts by index and nothing else is pickled."""
 
 
 _closing: threading.Thread | None = None
@@ -151,8 +155,10 @@ if hasattr(threading, "_register_atexit"):
     threading._register_atexit(settle)
 
 
-async def _replay_share(run: ReplayRun, paths: Sequence[Path], share: range) -> list[ReplayResult]:
-    return [await replaying.replay_one(run, paths[index]) for index in share]
+async def _replay_share(
+    replay_one: ReplayOne, run: ReplayRun, paths: Sequence[Path], share: range
+) -> list[ReplayResult]:
+    return [await replay_one(run, paths[index]) for index in share]
 
 
 def _quiet_interrupt() -> None:
@@ -165,9 +171,9 @@ def _replay_in_worker(share: range) -> list[ReplayResult]:
     """A worker's job: `share` of the inherited run, in the worker's own event loop; the
     first exception ends it, as it ends a serial run."""
     assert _inherited is not None, "a replay worker must be forked by replay_forked"
-    run, paths = _inherited
+    replay_one, run, paths = _inherited
     try:
-        return asyncio.run(_replay_share(run, paths, share))
+        return asyncio.run(_replay_share(replay_one, run, paths, share))
     except Exception as error:
         portable = _portable(error)
         if portable is error:
@@ -190,16 +196,16 @@ def _portable(error: Exception) -> Exception:
 
 def _died(run: ReplayRun, path: Path) -> ReplayResult:
     try:
-        records, bundle = replaying.load_header(path, run)
+        records, bundle = load_header(path, run)
     except UserError as error:  # unreadable, as it would have been in the worker
-        return replaying.unreadable(path, error)
+        return unreadable(path, error)
     header = records[0]
-    return replaying.ReplayResult(
-        path=replaying.display_path(path),
+    return ReplayResult(
+        path=display_path(path),
         spec=bundle.spec.id,
         seed=int(header["seed"]),
-        turns=sum(1 for action in replaying.actions_of(records[1:]) if action[0] == "turn"),
-        notes=replaying.hash_notes(header, bundle),
+        turns=sum(1 for action in actions_of(records[1:]) if action[0] == "turn"),
+        notes=hash_notes(header, bundle),
         error=DIED,
     )
 
@@ -218,15 +224,18 @@ async def _outcome(future: Future[list[ReplayResult]]) -> list[ReplayResult] | E
         return error
 
 
-async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> list[ReplayResult]:
-    """Replay `paths` in `workers` processes (this one and forked ones) sharing `run`."""
+async def replay_forked(
+    run: ReplayRun, paths: Sequence[Path], workers: int, replay_one: ReplayOne
+) -> list[ReplayResult]:
+    """Replay `paths` in `workers` processes (this one and forked ones) sharing `run`, each
+    transcript with `replay_one`."""
     global _inherited, _closing
     from mardonar.content.lint.runner import cache_version
     from mardonar.store.sqlite import SqliteStore
 
     shares = split([_size(path) for path in paths], workers)
     if len(shares) < 2:
-        return await _replay_share(run, paths, range(len(paths)))
+        return await _replay_share(replay_one, run, paths, range(len(paths)))
 
     # What is made once per process, made once here for all of them.
     await SqliteStore.in_memory().close()
@@ -235,7 +244,7 @@ async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> 
     import mardonar.llm.cassette  # noqa: F401
 
     settle()  # never fork while the last pool's threads may still run
-    _inherited = (run, paths)
+    _inherited = (replay_one, run, paths)
     pool = ProcessPoolExecutor(
         max_workers=len(shares) - 1,
         mp_context=multiprocessing.get_context("fork"),
@@ -244,7 +253,9 @@ async def replay_forked(run: ReplayRun, paths: Sequence[Path], workers: int) -> 
     try:
         futures = [pool.submit(_replay_in_worker, share) for share in shares[:-1]]
         try:
-            mine: list[ReplayResult] | Exception = await _replay_share(run, paths, shares[-1])
+            mine: list[ReplayResult] | Exception = await _replay_share(
+                replay_one, run, paths, shares[-1]
+            )
         except Exception as error:  # raised below if no worker's share failed first
             mine = error
         outcomes: list[list[ReplayResult] | Exception] = [

@@ -1,4 +1,4 @@
-"""Record the golden transcripts again: `python transcripts/record.py [KIND...]` from the
+"""Record the golden transcripts again: `python tools/record_goldens.py [KIND...]` from the
 repository root (every kind when none is named).
 
 transcripts/golden/ holds these sessions, all replayed by the test suite:
@@ -14,8 +14,8 @@ transcripts/golden/ holds these sessions, all replayed by the test suite:
 
 After an intended change to a shipped spec, the persona or the engine, run this and review
 `git diff transcripts/golden/`. The tests import `KINDS`, `OFFLINE`, `SCRIPTED`,
-`scripted_model` and `record_golden` from here (this folder is not a package; they load the
-file by path).
+`scripted_model` and `record_golden` from here (tools/ is not a package; they load the file
+by path). It lives with the tooling, not in transcripts/, which holds only recordings.
 """
 
 from __future__ import annotations
@@ -414,8 +414,8 @@ def record_golden(root: Path = REPO, kinds: list[str] | None = None) -> list[Pat
     """(Re)record the golden transcripts of `kinds` (every kind) in `root` (a repository
     with the shipped specs)."""
     from mardonar.content.bundle import load_bundle
+    from mardonar.harness.recording import record_session
     from mardonar.llm.offline import OfflineNarrator
-    from mardonar.replay import record_session
 
     async def record_all() -> list[Path]:
         paths: list[Path] = []
@@ -447,6 +447,6 @@ def record_golden(root: Path = REPO, kinds: list[str] | None = None) -> list[Pat
 if __name__ == "__main__":
     unknown = sorted(set(sys.argv[1:]) - set(KINDS))
     if unknown:
-        sys.exit(f"record.py: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
+        sys.exit(f"record_goldens.py: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
     for written in record_golden(kinds=sys.argv[1:] or None):
         print(written.relative_to(REPO))

@@ -1,16 +1,15 @@
 """The authors' test plans (`specs/<id>.test.yaml`): finding, running and checking them.
 
-Each case is played on a real engine (SQLite store and memory) in a temporary data folder
-that is deleted afterwards, with the offline narrator (or any model a caller supplies) and
-the case's seed, so a run is deterministic and writes nothing into the repository or
-DATA_DIR. `mardonar test` (mardonar/cli/testplans.py) prints the results; the test suite
-uses the same runner.
+Each case is played on a headless engine (`harness/headless.py`: real SQLite store and
+memory, private databases in RAM, a throwaway data folder), with the offline narrator (or
+any model a caller supplies) and the case's seed, so a run is deterministic and writes
+nothing into the repository or DATA_DIR. `mardonar test` (mardonar/cli/testplans.py)
+prints the results; the test suite uses the same runner.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -205,10 +204,8 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
     after the encounter is over are not played."""
     from mardonar.engine.dice import DiceError
     from mardonar.engine.events import Event, Narration
-    from mardonar.engine.loop import Engine
     from mardonar.engine.session import Status
-    from mardonar.memory.sqlite import SqliteMemory
-    from mardonar.store.sqlite import SqliteStore
+    from mardonar.harness.headless import scratch
 
     def who(name: str) -> str:
         found = bundle.party.find(name)
@@ -223,50 +220,39 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
         if isinstance(event, Narration):
             narration.append(event.text)
 
-    with tempfile.TemporaryDirectory(prefix="mardonar-test-") as folder:
-        data = Path(folder) / "data"
-        store = SqliteStore(data / "mardonar.db")
-        memory = SqliteMemory(data / "mardonar.db")
-        engine = Engine(
-            bundle,
-            llm=make_llm(bundle, case.seed),
-            store=store,
-            memory=memory,
-            data_dir=data,
-            subscribers=[listen],
-        )
+    llm = make_llm(bundle, case.seed)
+    with scratch("mardonar-test-") as folder:
         try:
-            session = await engine.start(seed=case.seed, transcript=Path(folder) / "t.jsonl")
-            engine.opening(session)
-            for number, line in enumerate(case.lines, start=1):
-                if line.startswith("/"):
-                    name, _, rest = line.partition(" ")
-                    name = name.lower()
-                    if name == "/as":
-                        speaker = who(rest)
-                    elif name not in SUPPORTED_COMMANDS:
-                        raise CaseError(
-                            f"line {number}: {name} is not supported in a test plan "
-                            f"(supported: {', '.join(SUPPORTED_COMMANDS)})"
-                        )
-                    elif session.status is not Status.active:
+            async with folder.engine(bundle, llm=llm, subscribers=[listen]) as (engine, data):
+                session = await engine.start(seed=case.seed, transcript=data / "t.jsonl")
+                engine.opening(session)
+                for number, line in enumerate(case.lines, start=1):
+                    if line.startswith("/"):
+                        name, _, rest = line.partition(" ")
+                        name = name.lower()
+                        if name == "/as":
+                            speaker = who(rest)
+                        elif name not in SUPPORTED_COMMANDS:
+                            raise CaseError(
+                                f"line {number}: {name} is not supported in a test plan "
+                                f"(supported: {', '.join(SUPPORTED_COMMANDS)})"
+                            )
+                        elif session.status is not Status.active:
+                            break
+                        elif name == "/roll":
+                            try:
+                                await engine.player_roll(session, speaker, rest.strip() or "d20")
+                            except DiceError as error:  # lint says so first; a case fails here
+                                raise CaseError(f"line {number}: {line}: {error}") from None
+                        else:
+                            await engine.end(session)
+                        continue
+                    if session.status is not Status.active:
                         break
-                    elif name == "/roll":
-                        try:
-                            await engine.player_roll(session, speaker, rest.strip() or "d20")
-                        except DiceError as error:  # lint says so first; a case fails here
-                            raise CaseError(f"line {number}: {line}: {error}") from None
-                    else:
-                        await engine.end(session)
-                    continue
-                if session.status is not Status.active:
-                    break
-                async for _ in engine.run_turn(session, [(speaker, line)]):
-                    pass
+                    async for _ in engine.run_turn(session, [(speaker, line)]):
+                        pass
         finally:
-            await memory.close()
-            await store.close()
-            close = getattr(engine.llm, "aclose", None)
+            close = getattr(llm, "aclose", None)
             if close is not None:
                 await close()
     checks: dict[str, list[dict[str, Any]]] = {}
