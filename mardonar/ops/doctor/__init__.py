@@ -9,10 +9,13 @@ embedded fallback for all of them (the offline narrator, SQLite, recording items
 The network checks run concurrently, each under its own time limit, so doctor answers in
 about one timeout even when every server is down (a refused connection fails at once; only
 a silent host costs the full timeout). Secrets never reach a row: URLs are shown without
-their credentials or query, and every row is scrubbed of the secret values before it leaves
-this module.
+their credentials or query, and every row is scrubbed of the secret values
+(`Settings.secrets()`) before `diagnose` returns it.
 
-Heavy libraries (httpx, redis, openai) are imported inside the checks that use them.
+One file a section (`llm`, `storage`, `memory`, `relay`, `discord`, `content`; the shared
+row and time limit in `rows`), so the next backend adds a file rather than growing one of
+860 lines. Heavy libraries (httpx, redis, openai) are imported inside the checks that use
+them.
 """
 
 from __future__ import annotations
