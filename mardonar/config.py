@@ -327,6 +327,34 @@ class Settings(BaseSettings):
             problems.append("LITELLM_API_KEY is set but LITELLM_BASE_URL is not: set it")
         return problems
 
+    def secrets(self) -> list[str]:
+        """Every secret value in the settings (the tokens, passwords and queries in URLs),
+        longest first: what doctor's rows and the JSON logs must never show. Longest first,
+        so a secret containing another is masked whole."""
+        found: list[str] = []
+        for secret in (self.litellm_api_key, self.discord_token):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+        urls = (
+            self.litellm_base_url,
+            self.ollama_base_url,
+            self.graphmcp_url,
+            self.redis_url,
+            self.vtt_relay_url,
+        )
+        for url in urls:
+            if not url:
+                continue
+            try:
+                parts = urlsplit(url)
+                if parts.password:
+                    found.append(parts.password)
+            except ValueError:
+                continue
+            if parts.query:
+                found.append(parts.query)
+        return sorted({s for s in found if s.strip()}, key=len, reverse=True)
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Secrets show as `**********` (SecretStr); passwords inside URLs as `***`."""
         for name, value in super().__repr_args__():

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from mardonar.doctor import bot_token_problem
+from mardonar.ops.doctor.discord import bot_token_problem
 from mardonar.urls import shown_url
 from tests.conftest import REPO_ROOT
 from tests.llm_server import Reply, ScriptedServer, llm_server  # noqa: F401
@@ -742,7 +742,7 @@ def test_the_terminal_table_folds_a_long_url_instead_of_cutting_it() -> None:
     from rich.console import Console
 
     from mardonar.cli.doctor import _print_table
-    from mardonar.doctor import Row
+    from mardonar.ops.doctor.rows import Row
 
     url = LONG_URL.format(port=4000)
     rows = [Row("LLM primary (LiteLLM)", "reachable", "fail", f"litellm at {url}", "fix it")]

@@ -1,6 +1,6 @@
 """`mardonar doctor`: check the configuration and every configured server (issue #4).
 
-The checks live in mardonar/doctor.py; this module only reads the options, prints the rows
+The checks live in mardonar/ops/doctor/; this module only reads the options, prints the rows
 (a rich table on a terminal, a list of whole lines when piped, or JSON for scripts) and
 picks the exit code.
 """
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from mardonar.doctor import Row
+    from mardonar.ops.doctor.rows import Row
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from mardonar.config import load_settings
-        from mardonar.doctor import diagnose, failed
+        from mardonar.ops.doctor import diagnose, failed
 
         settings = load_settings()
         rows = diagnose(settings, timeout=timeout, cwd=Path.cwd())

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mardonar.memory.base import LoreHit, MemoryHit, check_memory
+from mardonar.netreason import os_reason
 from mardonar.urls import redact_url, shown_url
 
 if TYPE_CHECKING:
@@ -442,16 +442,8 @@ def _reason(error: BaseException) -> str:
     import httpx2
 
     if isinstance(error, httpx2.ConnectError):
-        cause: BaseException | None = error
-        for _depth in range(8):  # the OSError below the client's wrapper says what happened
-            if cause is None:
-                break
-            if isinstance(cause, socket.gaierror):
-                return "unknown host"
-            if isinstance(cause, ConnectionRefusedError):
-                return "connection refused"
-            cause = cause.__cause__ or cause.__context__
-        return "cannot connect"
+        # the OSError below the client's wrapper says what happened
+        return os_reason(error) or "cannot connect"
     if isinstance(error, httpx2.TimeoutException):
         return "timed out"
     if isinstance(error, httpx2.HTTPStatusError):

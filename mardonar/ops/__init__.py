@@ -7,7 +7,7 @@ only when `health` and `metrics` are imported, never for `mardonar --help`).
 How the bot uses this (`mardonar serve discord`)::
 
     from mardonar.ops.health import HealthServer, named_checks
-    from mardonar.ops.logging import configure_logging_from, log_context, secrets_for, Redactor
+    from mardonar.ops.logging import configure_logging_from, log_context, Redactor
     from mardonar.ops.metrics import Metrics
     from mardonar.ops.shutdown import GracefulShutdown, InFlight, ShuttingDown
 
@@ -23,7 +23,7 @@ How the bot uses this (`mardonar serve discord`)::
     async with GracefulShutdown(inflight, grace=45, on_stop=bot.close):   # SIGTERM/SIGINT
         if health_port is not None:            # --health-port; ConfigError if the port is taken
             async with HealthServer(health_port, ready=checks, metrics=metrics,
-                                    redact=Redactor(secrets_for(settings))):
+                                    redact=Redactor(settings.secrets())):
                 await bot.start(token)         # bot.start, not bot.run: logging is ours
         else:
             await bot.start(token)

@@ -8,7 +8,7 @@ keeps `thread` for the OS thread). A logged exception becomes `error` (`Type: me
 its traceback is added as `traceback` only at LOG_LEVEL=debug, as everywhere in Mardonar.
 
 Secrets are masked on the way out, in every field, tracebacks included: the configured
-secret values (`secrets_for(settings)`) and the password of any URL in the text. This is the
+secret values (`Settings.secrets()`) and the password of any URL in the text. This is the
 last line of defence; code should not log secrets in the first place.
 """
 
@@ -96,13 +96,6 @@ class Redactor:
         return _URL_PASSWORD.sub(rf"\1{MASK}\3", text)
 
 
-def secrets_for(settings: Settings) -> list[str]:
-    """The secret values of the settings (tokens, API key, URL passwords and queries)."""
-    from mardonar.doctor import secrets_of
-
-    return secrets_of(settings)
-
-
 class JsonFormatter(logging.Formatter):
     """A log record as one line of JSON, secrets masked."""
 
@@ -184,4 +177,4 @@ def configure_logging(
 
 def configure_logging_from(settings: Settings, *, stream: TextIO | None = None) -> logging.Handler:
     """`configure_logging` with LOG_LEVEL and the secrets of the settings."""
-    return configure_logging(settings.log_level, secrets=secrets_for(settings), stream=stream)
+    return configure_logging(settings.log_level, secrets=settings.secrets(), stream=stream)

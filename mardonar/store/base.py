@@ -151,6 +151,12 @@ class SessionStore(Protocol):
         """The awards of an encounter: `{player_id: {"xp": int, "items": [str, ...]}}`."""
         ...
 
+    async def check(self) -> str:
+        """Whether the store answers now, for `/readyz`: what answered ("Redis 7.2.4 at
+        redis://…", "SQLite 3.45.1 at …/mardonar.db"), or `StoreUnavailable` (a closed
+        store raises too). It reads and writes nothing a session could see."""
+        ...
+
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
         ...

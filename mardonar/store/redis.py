@@ -264,8 +264,11 @@ def _phrase(error: BaseException, most: int = 160) -> str:
     return text or type(error).__name__
 
 
-def redis_client(url: str) -> aioredis.Redis:
-    """A client that fails fast and reconnects by itself (the pool replaces dead connections)."""
+def redis_client(url: str, *, timeout: float = SOCKET_TIMEOUT, retries: int = 2) -> aioredis.Redis:
+    """A client that fails fast and reconnects by itself (the pool replaces dead connections).
+
+    `mardonar doctor` asks for `retries=0` and its --timeout: it reports what it finds, where
+    the store rides over a blip."""
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
@@ -273,13 +276,20 @@ def redis_client(url: str) -> aioredis.Redis:
     return aioredis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
         # Two quick retries ride over a dropped connection (Redis restarted: the first
         # command on a stale pooled connection fails, the retry reconnects); a Redis that
         # is really down is reported in well under a second rather than after 10 s of backoff.
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries),
     )
+
+
+async def redis_version(client: aioredis.Redis) -> str:
+    """The version of the Redis that answers `client` (INFO server): one round trip that
+    proves the server is reachable and accepts the credentials."""
+    info: dict[str, Any] = await client.info("server")
+    return str(info.get("redis_version", "unknown version"))
 
 
 class RedisStore:
@@ -331,6 +341,11 @@ class RedisStore:
             raise StoreUnavailable(redis_unavailable(self.url, error)) from None
         except OSError as error:  # a socket error redis-py did not wrap
             raise StoreUnavailable(redis_unavailable(self.url, error)) from None
+
+    async def check(self) -> str:
+        """See `SessionStore.check`: the server's version, or `StoreUnavailable`."""
+        version = await self._call(redis_version)
+        return f"Redis {version} at {redact_url(self.url)}"
 
     @staticmethod
     def _session_key(session_id: str) -> str:

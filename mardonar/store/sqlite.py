@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mardonar.errors import ConfigError
-from mardonar.store.base import StoredSession, TurnConflict
+from mardonar.store.base import StoredSession, StoreUnavailable, TurnConflict
 
 __all__ = ["SqliteStore", "connect", "migrate", "unusable", "utc_now", "write_transaction"]
 
@@ -288,6 +288,17 @@ class SqliteStore(SqliteBacked):
 
     component = "store"
     migrations = _STORE_MIGRATIONS
+
+    async def check(self) -> str:
+        """See `SessionStore.check`: a statement on the open connection."""
+        try:
+            with self._connection() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except (RuntimeError, sqlite3.Error) as error:  # RuntimeError: the store was closed
+            raise StoreUnavailable(
+                f"the session database {self.path} cannot be read ({error}); check DATA_DIR"
+            ) from error
+        return f"SQLite {sqlite3.sqlite_version} at {self.path}"
 
     # ------------------------------------------------------------------------ sessions
 

@@ -207,7 +207,7 @@ class FoundryRelay:
         """One request → (the JSON object answered, None) or ({}, why it failed)."""
         import httpx
 
-        from mardonar.doctor import connect_reason
+        from mardonar.netreason import connect_reason
 
         try:
             response = await self._http.request(

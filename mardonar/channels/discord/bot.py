@@ -305,8 +305,8 @@ class MardonarBot(commands.Bot):
         if self._desk is None:
             return False
         try:
-            await self._desk.store.load_session("discord-readyz-probe")
-        except Exception:
+            await self._desk.store.check()
+        except Exception:  # StoreUnavailable, or a surprise: either way not ready
             return False
         return True
 

@@ -42,7 +42,7 @@ NO_INTENT = (
 def unreachable(error: BaseException) -> str:
     """The one line for a Discord that cannot be reached at start-up, in the operator's words
     ("connection refused", "unknown host"), never the client library's class names."""
-    from mardonar.doctor import connect_reason
+    from mardonar.netreason import connect_reason
 
     reason = "no answer" if isinstance(error, TimeoutError) else connect_reason(error)
     return (
@@ -53,7 +53,7 @@ def unreachable(error: BaseException) -> str:
 
 def checked_token(settings: Settings) -> str:
     """The bot token, or a `UsageError` (exit 2) saying what is wrong with it."""
-    from mardonar.doctor import bot_token_problem
+    from mardonar.ops.doctor.discord import bot_token_problem
 
     if settings.discord_token is None:
         raise UsageError(NO_TOKEN)
@@ -108,7 +108,7 @@ async def serve(
 
     from mardonar.channels.discord.bot import MardonarBot
     from mardonar.ops.health import HealthServer, named_checks
-    from mardonar.ops.logging import Redactor, configure_logging_from, secrets_for
+    from mardonar.ops.logging import Redactor, configure_logging_from
     from mardonar.ops.metrics import Metrics
     from mardonar.ops.shutdown import GracefulShutdown, InFlight
 
@@ -129,7 +129,7 @@ async def serve(
             ),
             metrics=metrics,
             host=health_host,
-            redact=Redactor(secrets_for(settings)),
+            redact=Redactor(settings.secrets()),
         )
         if health_port is not None
         else None

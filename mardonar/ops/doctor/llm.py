@@ -1,0 +1,136 @@
+"""The LLM rows: LiteLLM then Ollama, each probed by the backend's own `probe()`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from mardonar.ops.doctor.rows import Row, Status, guarded, ready
+
+if TYPE_CHECKING:
+    from mardonar.config import Settings
+    from mardonar.llm.openai_compat import OpenAICompatLLM
+
+PRIMARY = "LLM primary (LiteLLM)"
+FALLBACK = "LLM fallback (Ollama)"
+
+
+def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]]]:
+    """LiteLLM then Ollama: probed when configured, ✗ when half-configured, else a note."""
+    from mardonar.llm.select import configured_backends
+
+    primary_half = _half_configured(
+        "LITELLM", settings.litellm_base_url, settings.litellm_model
+    ) or _key_without_url(settings)
+    fallback_half = _half_configured("OLLAMA", settings.ollama_base_url, settings.ollama_model)
+    if not (settings.llm_configured or primary_half or fallback_half):
+        return [
+            ready(
+                [
+                    Row(
+                        "LLM",
+                        "backend",
+                        "ok",
+                        "not configured — the offline narrator plays "
+                        "(set LITELLM_BASE_URL and LITELLM_MODEL to use a model)",
+                    )
+                ]
+            )
+        ]
+
+    sections: list[Awaitable[list[Row]]] = []
+    backends = {llm.label: llm for llm in configured_backends(settings, timeout=timeout)}
+    if "litellm" in backends:
+        sections.append(llm_probe(PRIMARY, backends["litellm"], timeout=timeout))
+    elif primary_half:
+        sections.append(ready([primary_half]))
+    else:
+        sections.append(
+            ready([Row(PRIMARY, "configuration", "skip", "not configured: Ollama plays alone")])
+        )
+
+    if "ollama" in backends:
+        sections.append(llm_probe(FALLBACK, backends["ollama"], timeout=timeout))
+    elif fallback_half:
+        sections.append(ready([fallback_half]))
+    else:
+        sections.append(
+            ready(
+                [
+                    Row(
+                        FALLBACK,
+                        "configuration",
+                        "skip",
+                        "not configured: when the primary fails, the persona's fallback "
+                        "lines are said",
+                    )
+                ]
+            )
+        )
+    return sections
+
+
+def _half_configured(prefix: str, url: str | None, model: str | None) -> Row | None:
+    """The rows behind `Settings.incomplete()`: a base URL without a model, or the reverse."""
+    part = PRIMARY if prefix == "LITELLM" else FALLBACK
+    if url and not model:
+        return Row(
+            part,
+            "configuration",
+            "fail",
+            f"{prefix}_BASE_URL is set but {prefix}_MODEL is not, so this backend is not used",
+            f"set {prefix}_MODEL to a model the server has, or unset {prefix}_BASE_URL",
+        )
+    if model and not url:
+        return Row(
+            part,
+            "configuration",
+            "fail",
+            f"{prefix}_MODEL is set but {prefix}_BASE_URL is not, so this backend is not used",
+            f"set {prefix}_BASE_URL to the server's URL, or unset {prefix}_MODEL",
+        )
+    return None
+
+
+def _key_without_url(settings: Settings) -> Row | None:
+    if settings.litellm_api_key is None or settings.litellm_base_url:
+        return None
+    return Row(
+        PRIMARY,
+        "configuration",
+        "fail",
+        "LITELLM_API_KEY is set but LITELLM_BASE_URL is not, so this backend is not used",
+        "set LITELLM_BASE_URL (and LITELLM_MODEL), or unset LITELLM_API_KEY",
+    )
+
+
+async def llm_probe(part: str, llm: OpenAICompatLLM, *, timeout: float) -> list[Row]:
+    """The backend's own probe (reachable, model, tool calls), one row per check."""
+    prefix = llm.settings_prefix
+
+    async def probe() -> list[Row]:
+        try:
+            probes = await llm.probe(timeout=timeout)
+        finally:
+            await llm.aclose()
+        return [Row(part, p.check, _probe_status(p.ok, p.detail), p.detail, p.fix) for p in probes]
+
+    # The probe makes up to three requests in a row (the model list, a chat asking for a
+    # tool, once more with tool_choice "auto"), each limited to `timeout`; this outer limit
+    # only guards against a hang.
+    return await guarded(
+        probe(),
+        part=part,
+        name="reachable",
+        timeout=timeout,
+        limit=3 * timeout + 1,
+        fix=f"check that the server at {prefix}_BASE_URL is up, or raise --timeout",
+    )
+
+
+def _probe_status(ok: bool, detail: str) -> Status:
+    """A check the probe skipped because an earlier one failed is –, not a second ✗: one
+    server down is one failure to fix."""
+    if ok:
+        return "ok"
+    return "skip" if detail.startswith("not checked") else "fail"
