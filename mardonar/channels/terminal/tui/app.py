@@ -5,6 +5,11 @@ The engine only ever runs in workers of the "turn" group, one at a time; they it
 engine and post each event as a message, and the handlers here pass it to the widgets,
 which render it. One `Worker.StateChanged` handler keeps the busy state and reports a
 failed worker in the story, so an engine exception never takes the app down.
+
+Over 500 lines as one class on purpose: Textual collects an app's `@on` handlers and
+`@work` workers from the class itself, and the turn, reload and input handlers share the
+busy state and the played lines; what is not about driving the app lives beside it
+(views.py, widgets/, screens/, and the shared commands.py and render.py one level up).
 """
 
 from __future__ import annotations
@@ -448,7 +453,7 @@ class PlayApp(App[int]):
         if name == "/quit":
             self.exit(0)
         elif name == "/help":
-            self.story.note(f"{HELP}\n{KEYS_HELP}")
+            self.action_help()
         elif name == "/as":
             if rest:
                 self._switch(rest)
