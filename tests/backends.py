@@ -73,8 +73,8 @@ def _sqlite_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFact
 def _graphmcp_memory(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryFactory:
     """GraphMcpMemory over real MCP, against `mardonar serve mcp`'s server (the embedded
     SqliteMemory behind it), started per test on a free loopback port."""
+    from mardonar.channels.mcp.server import build_app
     from mardonar.config import Settings
-    from mardonar.mcp_server import build_app
     from mardonar.memory.graphmcp import GraphMcpMemory
     from mardonar.memory.sqlite import SqliteMemory
     from tests.mcp_graph_server import serve_in_thread

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from mardonar.channels.terminal.session import begin_playtest
+from mardonar.channels.terminal.playtest import begin_playtest
 from mardonar.channels.terminal.tui.app import PlayApp
 from mardonar.channels.terminal.tui.widgets.input_bar import HistoryInput
 from mardonar.channels.terminal.tui.widgets.story import StoryPane

@@ -16,7 +16,7 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Label, Static, TabbedContent
 
-from mardonar.channels.terminal.session import Playtest, begin_playtest
+from mardonar.channels.terminal.playtest import Playtest, begin_playtest
 from mardonar.channels.terminal.tui.app import PlayApp
 from mardonar.channels.terminal.tui.screens.inspector import ContextScreen
 from mardonar.channels.terminal.tui.screens.summary import SummaryScreen

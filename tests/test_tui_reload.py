@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerFailed
 
-from mardonar.channels.terminal.session import Playtest, begin_playtest
+from mardonar.channels.terminal.playtest import Playtest, begin_playtest
 from mardonar.channels.terminal.tui.app import PlayApp
 from mardonar.channels.terminal.tui.screens.reload import ReloadScreen
 from mardonar.channels.terminal.tui.screens.summary import SummaryScreen

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from mardonar.channels.terminal.session import Playtest
+from mardonar.channels.terminal.playtest import Playtest
 from mardonar.channels.terminal.tui.app import PlayApp
 from mardonar.channels.terminal.tui.screens.summary import SummaryScreen
 from mardonar.channels.terminal.tui.widgets.input_bar import HistoryInput

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import mardonar.engine.loop  # noqa: E402
-from mardonar.channels.terminal.session import begin_playtest  # noqa: E402
+from mardonar.channels.terminal.playtest import begin_playtest  # noqa: E402
 from mardonar.channels.terminal.tui.app import PlayApp  # noqa: E402
 from mardonar.channels.terminal.tui.widgets.input_bar import HistoryInput  # noqa: E402
 from mardonar.content.bundle import load_bundle  # noqa: E402

@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
         import asyncio
         import sys
 
-        from mardonar.channels.terminal.session import PlayOptions, play_plain, play_tui
+        from mardonar.channels.terminal.launch import play_plain, play_tui
+        from mardonar.channels.terminal.playtest import PlayOptions
 
         options = PlayOptions(
             spec=spec,

@@ -74,11 +74,11 @@ def _mcp(
     """
     from pathlib import Path
 
+    from mardonar.channels.mcp.server import db_path, endpoint, open_socket, serve
     from mardonar.config import load_settings
     from mardonar.content.bundle import load_lore
     from mardonar.content.repo import find_root
     from mardonar.errors import ConfigError, UsageError
-    from mardonar.mcp_server import db_path, endpoint, open_socket, serve
     from mardonar.memory.sqlite import SqliteMemory
 
     settings = load_settings()

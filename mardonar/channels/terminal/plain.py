@@ -8,110 +8,28 @@ engine's: this module only reads lines, calls the engine and prints its events.
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, TextIO
 
-from mardonar.engine.dice import DiceError
-from mardonar.engine.events import (
-    Correction,
-    Ended,
-    EngineError,
-    Event,
-    Narration,
-    NarrationDelta,
-    NarrationReplaced,
-    Notice,
-    Resolved,
-    Rolled,
-    ToolResult,
+from mardonar.channels.terminal.commands import (
+    AS_USAGE,
+    COMMANDS,
+    DEFAULT_ROLL,
+    HELP,
+    parse_command,
+    speaker_switch,
+    unknown_command,
 )
-from mardonar.engine.session import Session, Status, grant_lines
+from mardonar.channels.terminal.render import render, status_text
+from mardonar.engine.dice import DiceError
+from mardonar.engine.events import Event, Narration, NarrationDelta, NarrationReplaced
+from mardonar.engine.session import Session, Status
 from mardonar.safetext import SafeStream, safe
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.runtime import Runtime
-
-COMMANDS = ("/as", "/roll", "/status", "/end", "/help", "/quit")
-HELP = """\
-Type what your character says or does; one line is one message.
-  /as NAME      speak as another party member (player id or character name)
-  /roll EXPR    roll dice yourself, e.g. /roll 2d6+3 or /roll d20 adv
-  /status       turn, who took part, checks rolled, XP and items so far
-  /end          end the encounter now, unresolved (a summary is still written)
-  /help         this help
-  /quit         leave; the session stays resumable with --resume"""
-
-
-def wrap(text: str, width: int = 88) -> str:
-    # Measured as it will be shown: an escape sequence takes no column on screen.
-    paragraphs = safe(text).split("\n")
-    return "\n".join(textwrap.fill(p, width) if p.strip() else "" for p in paragraphs)
-
-
-def render(event: Event, bundle: Bundle) -> str | None:
-    """How an event reads in the plain terminal (None: not shown)."""
-    names = {c.player: c.name for c in bundle.party.characters}
-    if isinstance(event, Narration):
-        return wrap(event.text) + "\n"
-    if isinstance(event, Rolled):
-        return event.line()
-    if isinstance(event, ToolResult) and not event.ok:
-        return f"  ⚠ refused {event.name}: {event.error}"
-    if isinstance(event, Correction):
-        return f"  (reply corrected: {event.reason})"
-    if isinstance(event, EngineError):
-        return f"  ! {event.message}"
-    if isinstance(event, Notice):
-        return f"  · {event.text}"
-    if isinstance(event, Resolved):
-        lines = [f"★ Outcome: {event.outcome} ({event.result})"]
-        if event.summary:
-            lines.append(wrap(event.summary))
-        for player, amount in event.xp.items():
-            lines.append(f"  {names.get(player, player)}: +{amount} XP")
-        for player, why in event.skipped.items():
-            lines.append(f"  {names.get(player, player)}: no XP ({why})")
-        for player, items in event.items.items():
-            for item_id in items:
-                item = bundle.spec.item(item_id)
-                lines.append(
-                    f"  {names.get(player, player)} receives {item.name if item else item_id}"
-                )
-        lines += [f"  {line}" for line in grant_lines(event.vtt)]
-        return "\n".join(lines)
-    if isinstance(event, Ended):
-        why = {
-            "resolved": "The encounter is resolved.",
-            "max_turns": "The encounter ends unresolved: the turn limit was reached.",
-            "ended_by_player": "The encounter was ended unresolved.",
-        }.get(event.reason, f"The encounter ended ({event.reason}).")
-        where = f" Summary: {event.summary_path}" if event.summary_path else ""
-        return f"{why}{where}"
-    return None
-
-
-def status_text(bundle: Bundle, session: Session) -> str:
-    names = {c.player: c.name for c in bundle.party.characters}
-    spec = bundle.spec
-    lines = [
-        f"{spec.title} — turn {session.turn} of {spec.limits.max_turns}, {session.status.value}",
-        "Taking part: "
-        + (", ".join(names.get(p, p) for p in session.participants) or "nobody yet"),
-    ]
-    for roll in session.checks_rolled:
-        verdict = "success" if roll.success else "failure"
-        lines.append(
-            f"  {names.get(roll.player, roll.player)}: {roll.check or 'improvised ' + roll.skill} "
-            f"{roll.total} vs DC {roll.dc}, {verdict}"
-        )
-    for player, amount in session.xp_bonus.items():
-        lines.append(f"  bonus XP {names.get(player, player)}: {amount}/{spec.limits.bonus_xp}")
-    for item, player in session.items_granted.items():
-        lines.append(f"  item {item} → {names.get(player, player)}")
-    return "\n".join(lines)
 
 
 class PlainRepl:
@@ -178,30 +96,31 @@ class PlainRepl:
             self.say(shown)
 
     def _switch(self, name: str) -> None:
-        character = self.bundle.party.find(name)
+        character, said = speaker_switch(self.bundle.party, name)
         if character is None:
-            roster = self.bundle.party.roster()
-            self.say(f"  ! no party member '{name.strip()}'; the party is: {roster}")
+            self.say(f"  ! {said}")
             return
         self.speaker = character.player
-        self.say(f"  · now speaking as {character.name} ({character.player})")
+        self.say(f"  {said}")
 
     async def command(self, line: str) -> bool:
         """Run a /command; False means leave the REPL."""
-        name, _, rest = line.partition(" ")
-        name = name.lower()
+        command = parse_command(line)
+        name = command.name
         if name == "/quit":
             return False
         if name == "/help":
             self.say(HELP)
         elif name == "/as":
-            if rest.strip():
-                self._switch(rest)
+            if command.arg:
+                self._switch(command.text)
             else:
-                self.say("  ! usage: /as NAME")
+                self.say(f"  ! {AS_USAGE}")
         elif name == "/roll":
+            # As typed, not stripped: a dice error's column then points into what was typed.
+            expression = command.text or DEFAULT_ROLL
             try:
-                self.show(await self.engine.player_roll(self.session, self.speaker, rest or "d20"))
+                self.show(await self.engine.player_roll(self.session, self.speaker, expression))
             except (DiceError, StoreUnavailable, TurnBusy, TurnConflict) as error:
                 self.say(f"  ! {error}")
         elif name == "/status":
@@ -211,7 +130,7 @@ class PlainRepl:
                 self.show(event)
             return self.session.status is Status.active  # the store refused: play on
         else:
-            self.say(f"  ! unknown command {name}; commands: {' '.join(COMMANDS)}")
+            self.say(f"  ! {unknown_command(name)}")
         return True
 
     async def run(self, lines: AsyncIterator[str]) -> None:

@@ -6,12 +6,18 @@ encounter; a player must register before their messages count as turns.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from mardonar.channels.discord.bot import MardonarBot
 from mardonar.channels.discord.party import character_of, registry_record
+
+if TYPE_CHECKING:
+    # Only named in annotations: a run-time import would close the circle bot.py →
+    # cogs → bot.py (bot.py imports the cogs when it sets up).
+    from mardonar.channels.discord.bot import MardonarBot
 
 
 class CharacterCog(commands.GroupCog, group_name="character", group_description="Your character"):

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from mardonar.channels.discord.bot import MardonarBot
 from mardonar.channels.discord.desk import Encounter
 from mardonar.channels.discord.posting import deliver, send_posts
 from mardonar.channels.discord.render import Post, spec_list_text, status_text
 from mardonar.channels.discord.splitting import split_message
 from mardonar.channels.discord.user_errors import Refusal
 from mardonar.files import read_tally
+
+if TYPE_CHECKING:
+    # Only named in annotations: a run-time import would close the circle bot.py →
+    # cogs → bot.py (bot.py imports the cogs when it sets up).
+    from mardonar.channels.discord.bot import MardonarBot
 
 THREAD_ARCHIVE_MINUTES: Literal[60, 1440, 4320, 10080] = 1440
 """A day without messages before Discord hides an encounter thread (the session lives on)."""

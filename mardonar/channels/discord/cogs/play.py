@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
 from mardonar.channels.discord.batching import Batcher
-from mardonar.channels.discord.bot import MardonarBot
 from mardonar.channels.discord.desk import Encounter
 from mardonar.channels.discord.posting import (
     NOT_ALLOWED,
@@ -31,6 +31,11 @@ from mardonar.channels.discord.posting import (
 )
 from mardonar.channels.discord.ratelimit import RateLimiter
 from mardonar.channels.discord.user_errors import user_message
+
+if TYPE_CHECKING:
+    # Only named in annotations: a run-time import would close the circle bot.py →
+    # cogs → bot.py (bot.py imports the cogs when it sets up).
+    from mardonar.channels.discord.bot import MardonarBot
 
 log = logging.getLogger("mardonar.discord")
 

@@ -5,6 +5,11 @@ The engine only ever runs in workers of the "turn" group, one at a time; they it
 engine and post each event as a message, and the handlers here pass it to the widgets,
 which render it. One `Worker.StateChanged` handler keeps the busy state and reports a
 failed worker in the story, so an engine exception never takes the app down.
+
+Over 500 lines as one class on purpose: Textual collects an app's `@on` handlers and
+`@work` workers from the class itself, and the turn, reload and input handlers share the
+busy state and the played lines; what is not about driving the app lives beside it
+(views.py, widgets/, screens/, and the shared commands.py and render.py one level up).
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from mardonar.channels.terminal.plain import COMMANDS, HELP, render, status_text
+from mardonar.channels.terminal.commands import (
+    AS_USAGE,
+    COMMANDS,
+    DEFAULT_ROLL,
+    HELP,
+    parse_command,
+    speaker_switch,
+    unknown_command,
+)
+from mardonar.channels.terminal.render import render, status_text
 from mardonar.channels.terminal.tui.messages import (
     CommandFailed,
     ContentReloaded,
@@ -74,7 +88,7 @@ from mardonar.files import read_tally
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
-    from mardonar.channels.terminal.session import Playtest
+    from mardonar.channels.terminal.playtest import Playtest
     from mardonar.content.bundle import Bundle
     from mardonar.content.watch import ContentWatcher
     from mardonar.engine.events import Event
@@ -431,38 +445,38 @@ class PlayApp(App[int]):
         return True
 
     def _command(self, line: str) -> None:
-        name, _, rest = line.partition(" ")
-        name, rest = name.lower(), rest.strip()
+        command = parse_command(line)
+        name, rest = command.name, command.arg
         if name in ("/roll", "/end") and not self._may_play():
             return  # the line stays in the input, to be sent when the turn is done
         self.input_bar.accept(line)
         if name == "/quit":
             self.exit(0)
         elif name == "/help":
-            self.story.note(f"{HELP}\n{KEYS_HELP}")
+            self.action_help()
         elif name == "/as":
             if rest:
                 self._switch(rest)
             else:
-                self.story.error("usage: /as NAME")
+                self.story.error(AS_USAGE)
         elif name == "/status":
             self.story.note(status_text(self.bundle, self.playtest.session))
         elif name == "/roll":
             self.busy = True
-            self.player_roll(self.speaker, rest or "d20")
+            self.player_roll(self.speaker, rest or DEFAULT_ROLL)
         elif name == "/end":
             self.busy = True
             self.end_encounter()
         else:
-            self.story.error(f"unknown command {name}; commands: {' '.join(COMMANDS)}")
+            self.story.error(unknown_command(name))
 
     def _switch(self, who: str) -> None:
-        character = self.bundle.party.find(who)
+        character, said = speaker_switch(self.bundle.party, who)
         if character is None:
-            self.story.error(f"no party member '{who}'; the party is: {self.bundle.party.roster()}")
+            self.story.error(said)
             return
         self.speaker = character.player
-        self.story.note(f"· now speaking as {character.name} ({character.player})")
+        self.story.note(said)
 
     def watch_speaker(self, speaker: str) -> None:
         character = self.bundle.party.by_player(speaker)

@@ -16,7 +16,7 @@ from mardonar.engine.events import Event, Narration, Notice, PlayerSaid
 from mardonar.engine.session import grant_lines
 
 if TYPE_CHECKING:
-    from mardonar.channels.terminal.session import Playtest
+    from mardonar.channels.terminal.playtest import Playtest
     from mardonar.content.bundle import Bundle
     from mardonar.content.lint.findings import Finding
     from mardonar.engine.events import Ended, Resolved
