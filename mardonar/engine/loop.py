@@ -49,6 +49,7 @@ from mardonar.engine.replycheck import enforce_limits, problems_with, recover_to
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
 from mardonar.engine.tools import TOOL_SPECS, Toolbox, ToolOutcome
+from mardonar.llm import turnformat
 from mardonar.llm.base import (
     LLM,
     BackendNote,
@@ -676,7 +677,7 @@ class Engine:
                         yield NarrationReplaced(turn=turn, reason=reason)
                     yield Correction(turn=turn, reason=reason, original=text)
                     messages.append(Message("assistant", bound_text(text) or ""))
-                    messages.append(Message("user", f"[correction] {reason}. Answer again."))
+                    messages.append(Message("user", turnformat.correction(reason)))
                     continue
                 if problems:
                     text = enforce_limits(bundle, text)

@@ -32,8 +32,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mardonar.content.models import Disposition, OutcomeResult
-from mardonar.engine.context import mentions
 from mardonar.llm.base import Chunk, Finish, LLMRequest, Message, TextDelta, ToolCall
+from mardonar.llm.turnformat import (
+    CORRECTION_PREFIX,
+    PlayerLine,
+    parse_player_lines,
+    phrase_pattern,
+    rolled_checks,
+)
+from mardonar.llm.turnformat import is_correction as turnformat_is_correction
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -41,11 +48,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CORRECTION_PREFIX = "[correction]"
-"""A user message starting with this is the loop's correction, not players speaking."""
+__all__ = ["CORRECTION_PREFIX", "OfflineNarrator", "PlayerLine", "parse_player_lines"]
 
-_LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
-_ROLLED = re.compile(r"^- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)])\s+")
 
 
@@ -170,15 +174,6 @@ _CLOSING = {
 
 
 @dataclass(frozen=True, slots=True)
-class PlayerLine:
-    """One `[player as Name] text` line of the turn's user message."""
-
-    player: str
-    name: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class TurnResult:
     """A tool message of this turn, joined with the call it answers."""
 
@@ -216,23 +211,6 @@ class OfflineReply:
     tool_calls: tuple[ToolCall, ...] = ()
 
 
-def parse_player_lines(text: str) -> list[PlayerLine]:
-    """`[aria as Aria Swiftwind] I threaten Grukk` lines; a line without a label continues the
-    previous one (a player's message with a newline in it)."""
-    lines: list[PlayerLine] = []
-    for raw in text.splitlines():
-        match = _LINE.match(raw.strip())
-        if match:
-            label = match.group("label").strip()
-            player, sep, name = label.partition(" as ")
-            player = player.strip()
-            lines.append(PlayerLine(player, name.strip() if sep else player, match["text"].strip()))
-        elif lines and raw.strip():
-            last = lines[-1]
-            lines[-1] = PlayerLine(last.player, last.name, f"{last.text} {raw.strip()}".strip())
-    return lines
-
-
 def _loads(text: str) -> Any:
     try:
         return json.loads(text)
@@ -241,7 +219,7 @@ def _loads(text: str) -> Any:
 
 
 def is_correction(message: Message) -> bool:
-    return message.role == "user" and message.content.lstrip().startswith(CORRECTION_PREFIX)
+    return message.role == "user" and turnformat_is_correction(message.content)
 
 
 # --------------------------------------------------------------------------- small text helpers
@@ -477,7 +455,7 @@ class OfflineNarrator:
             attempted_outcomes=frozenset(attempted_outcomes),
             correction=correction,
             earlier=earlier,
-            rolled_before=tuple(m["check"] for m in _ROLLED.finditer(system)),
+            rolled_before=rolled_checks(system),
         )
 
     def match_check(self, text: str) -> Check | None:
@@ -785,9 +763,7 @@ def _first_position(text: str, phrases: Sequence[str]) -> int | None:
     found: list[int] = []
     lowered = text.lower()
     for phrase in phrases:
-        if not phrase.strip() or not mentions(text, phrase):
-            continue
-        match = re.search(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])", lowered)
+        match = phrase_pattern(phrase).search(lowered) if phrase.strip() else None
         if match:
             found.append(match.start())
     return min(found) if found else None

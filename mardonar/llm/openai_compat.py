@@ -42,7 +42,6 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
-from mardonar.engine.replycheck import recover_tool_calls
 from mardonar.llm.base import (
     Chunk,
     Finish,
@@ -54,6 +53,7 @@ from mardonar.llm.base import (
     ToolCall,
     ToolSpec,
 )
+from mardonar.llm.textcalls import recover_tool_calls
 from mardonar.urls import redact_url
 
 log = logging.getLogger(__name__)
