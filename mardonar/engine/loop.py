@@ -45,7 +45,7 @@ from mardonar.engine.events import (
     ToolCalled,
     ToolResult,
 )
-from mardonar.engine.replycheck import enforce_limits, problems_with, recover_tool_calls
+from mardonar.engine.replycheck import enforce_limits, problems_with
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
 from mardonar.engine.tools import TOOL_SPECS, Toolbox, ToolOutcome
@@ -62,6 +62,7 @@ from mardonar.llm.base import (
     ToolCall,
     asked_digest,
 )
+from mardonar.llm.textcalls import recover_tool_calls
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 

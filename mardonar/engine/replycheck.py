@@ -13,9 +13,6 @@ import re
 from typing import TYPE_CHECKING
 
 from mardonar.engine.context import mentions
-from mardonar.llm.textcalls import recover_tool_calls
-
-__all__ = ["banned_match", "enforce_limits", "problems_with", "recover_tool_calls"]
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
