@@ -23,6 +23,7 @@ import pytest
 from mardonar.content.bundle import Bundle, load_bundle
 from mardonar.engine.context import format_player_lines
 from mardonar.engine.tools import TOOL_SPECS
+from mardonar.llm import turnformat
 from mardonar.llm.base import LLM, Chunk, Finish, LLMRequest, Message, TextDelta, ToolCall
 from mardonar.llm.offline import OfflineNarrator, nudge_clause, parse_player_lines, voice_clause
 
@@ -628,3 +629,31 @@ def test_plays_through_the_real_turn_loop_without_corrections(
 
     for seed in range(3):
         asyncio.run(play(seed))
+
+
+# --------------------------------------------------------------------------- the turn format
+
+
+def test_the_narrator_reads_back_what_the_engine_writes(goblin: Bundle) -> None:
+    """The engine's writers and the narrator's readers share llm/turnformat.py: a rolled
+    check in the state section, the player lines and the correction all read back."""
+    state = "\n".join(
+        [
+            "## State: turn 3 of 12",
+            turnformat.rolled_line("intimidate-grukk", "aria", 17, 12, True),
+            turnformat.rolled_line("improvised athletics", "aria", 5, 10, False),
+        ]
+    )
+    turn = players(goblin, ("aria", "I wave at the troll"))
+    fix = Message("user", turnformat.correction("the reply is 140 words; keep it under 120"))
+    view = OfflineNarrator(goblin).read(
+        [Message("system", state), turn, Message("assistant", "A long reply."), fix]
+    )
+    character = goblin.party.by_player("aria")
+    assert character is not None
+    assert view.rolled_before == ("intimidate-grukk",)  # an improvised roll is no check id
+    assert [(line.player, line.name, line.text) for line in view.lines] == [
+        ("aria", character.name, "I wave at the troll")
+    ]
+    assert view.key == turn.content  # the correction does not start a new turn
+    assert view.correction == fix.content

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mardonar.content.render import estimate_tokens, persona_prompt, spec_gm_view
 from mardonar.engine.session import HistoryEntry, Session
+from mardonar.llm import turnformat
 from mardonar.llm.base import Message
 
 if TYPE_CHECKING:
@@ -57,11 +58,13 @@ class BuiltContext:
 
 def player_label(bundle: Bundle, player: str) -> str:
     character = bundle.party.by_player(player)
-    return f"{player} as {character.name}" if character else player
+    return turnformat.player_label(player, character.name if character else None)
 
 
 def format_player_lines(bundle: Bundle, lines: list[tuple[str, str]]) -> str:
-    return "\n".join(f"[{player_label(bundle, player)}] {text}" for player, text in lines)
+    return "\n".join(
+        turnformat.player_line(player_label(bundle, player), text) for player, text in lines
+    )
 
 
 def _party_section(bundle: Bundle) -> str:
@@ -87,11 +90,8 @@ def _state_section(bundle: Bundle, session: Session) -> str:
     if session.participants:
         rows.append("Taking part: " + ", ".join(session.participants))
     for roll in session.checks_rolled[-12:]:
-        verdict = "success" if roll.success else "failure"
-        rows.append(
-            f"- rolled {roll.check or 'improvised ' + roll.skill} by {roll.player}: "
-            f"{roll.total} vs DC {roll.dc}, {verdict}"
-        )
+        check = roll.check or "improvised " + roll.skill
+        rows.append(turnformat.rolled_line(check, roll.player, roll.total, roll.dc, roll.success))
     for npc, secrets in session.revealed_secrets.items():
         rows.append(f"- {npc} has revealed: " + " | ".join(secrets))
     if session.xp_bonus:
@@ -110,9 +110,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9'-]+", text.lower()))
 
 
-@functools.lru_cache(maxsize=4096)
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])")
+_phrase_pattern = turnformat.phrase_pattern
 
 
 _WORD_RUN = re.compile(r"[\w-]+")
@@ -225,7 +223,9 @@ def _history_messages(bundle: Bundle, history: list[HistoryEntry], budget: int) 
     left = budget
     for entry in reversed(history):
         if entry.role == "player":
-            message = Message("user", f"[{player_label(bundle, entry.speaker)}] {entry.text}")
+            message = Message(
+                "user", turnformat.player_line(player_label(bundle, entry.speaker), entry.text)
+            )
         else:
             message = Message("assistant", entry.text)
         cost = estimate_tokens(message.content)

@@ -45,10 +45,11 @@ from mardonar.engine.events import (
     ToolCalled,
     ToolResult,
 )
-from mardonar.engine.replycheck import enforce_limits, problems_with, recover_tool_calls
+from mardonar.engine.replycheck import enforce_limits, problems_with
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
 from mardonar.engine.tools import TOOL_SPECS, Toolbox, ToolOutcome
+from mardonar.llm import turnformat
 from mardonar.llm.base import (
     LLM,
     BackendNote,
@@ -61,6 +62,7 @@ from mardonar.llm.base import (
     ToolCall,
     asked_digest,
 )
+from mardonar.llm.textcalls import recover_tool_calls
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 
@@ -676,7 +678,7 @@ class Engine:
                         yield NarrationReplaced(turn=turn, reason=reason)
                     yield Correction(turn=turn, reason=reason, original=text)
                     messages.append(Message("assistant", bound_text(text) or ""))
-                    messages.append(Message("user", f"[correction] {reason}. Answer again."))
+                    messages.append(Message("user", turnformat.correction(reason)))
                     continue
                 if problems:
                     text = enforce_limits(bundle, text)

@@ -1,25 +1,9 @@
-"""The offline narrator: a game master that reads the spec instead of calling a model.
+"""The offline narrator's policy: what a game master with no model does with each turn.
 
-With no LLM configured (or `--model offline`), every engine path still has to run: skill
-checks, the missed-check correction, secrets revealed on success, `resolve` and the
-resolution after it. This backend drives all of them from the spec alone — check keywords
-become `skill_check` calls, a check's `leads_to` or an outcome's keywords become `resolve`,
-and everything else is an NPC speaking in its own voice from what it `knows`.
-
-It is deterministic: every choice among phrasings is a SHA-256 of (seed, the turn's player
-message, the round, what is being chosen), never `hash()` (salted per process) and never a
-global RNG, so a transcript replays byte for byte and `mardonar explore` is reproducible.
-
-How it reads a request (the turn loop's message layout):
-
-- The turn starts after the LAST user message that does not start with `[correction]`; its
-  lines are `[player as Name] text` (`format_player_lines`). Everything after it — assistant
-  tool calls and the tool results answering them — is this turn's work so far.
-- A last message that is a user `[correction] …` is the loop's one correction round.
-- The round is the number of assistant messages since the turn started; tool-call ids are
-  `call_{round}_{n}`, unique within a turn.
-- Secrets are only ever spoken from a skill_check result's `revealed_secrets`, which the
-  engine fills only after a successful check on that NPC; nothing else here reads them.
+Reading the request is reading.py, the English english.py, the phrasings phrases.py; this
+module decides: roll the check the players' words call for, resolve the outcome it leads
+to, comply with a correction, else let an NPC answer in its voice. Every choice among
+phrasings is `_pick`'s SHA-256, so a transcript replays byte for byte.
 """
 
 from __future__ import annotations
@@ -29,183 +13,44 @@ import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from mardonar.content.models import Disposition, OutcomeResult
-from mardonar.engine.context import mentions
 from mardonar.llm.base import Chunk, Finish, LLMRequest, Message, TextDelta, ToolCall
+from mardonar.llm.offline.english import (
+    _SENTENCE_END,
+    _is_clause,
+    _lower_first,
+    _prose_vocabulary,
+    _sentence,
+    _words,
+    nudge_clause,
+    text_chunks,
+    voice_clause,
+)
+from mardonar.llm.offline.phrases import (
+    _CLOSERS,
+    _CLOSING,
+    _KNOWING,
+    _LEAD_IN_FAILURE,
+    _LEAD_IN_SUCCESS,
+    _NAME_STOPWORDS,
+    _NUDGE,
+    _REFUSED,
+    _REFUSED_OTHER,
+    _SECRET,
+    _TONE,
+)
+from mardonar.llm.offline.reading import TurnResult, TurnView, _loads, read_turn
+from mardonar.llm.turnformat import PlayerLine, phrase_pattern
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
-    from mardonar.content.models import Check, Npc, Outcome, Spec
+    from mardonar.content.models import Check, Npc, Outcome
 
 T = TypeVar("T")
 
-CORRECTION_PREFIX = "[correction]"
-"""A user message starting with this is the loop's correction, not players speaking."""
-
-_LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
-_ROLLED = re.compile(r"^- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ", re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)])\s+")
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-# Words that end in -s but are not third-person verbs (trigger paraphrase, voice clauses).
-_NOT_VERBS = _wordset(
-    "its was hers ours yours theirs always perhaps sometimes as yes news lens towards "
-    "afterwards besides whereas whereabouts series means species odds stairs"
-)
-_IRREGULAR = {"has": "have", "is": "be", "does": "do", "goes": "go"}
-# A fact or secret may be lower-cased after "that …" only when it starts with one of these;
-# a proper noun ("Grukk …", "Dwarves …" is fine either way) keeps its capital.
-_LOWERABLE = _wordset(
-    "the a an he she they it his her their its this that these those every each some no "
-    "nobody everyone someone there we you one"
-)
-# Name parts too common to identify an NPC on their own ("old" in "Old Knuckle").
-_NAME_STOPWORDS = _wordset(
-    "old young the little big mother father sister brother aunt uncle sir lady lord "
-    "master mister captain keeper doctor saint good"
-)
-_SUBJECT = re.compile(
-    r"^(?:(?:when|if|whenever)\s+)?(?:(?:a|an|any|one|the|some)\s+)?"
-    r"(?:player|character|pc|party member|hero|adventurer|traveller|traveler|someone|anyone|"
-    r"somebody|party)s?\s+",
-    re.IGNORECASE,
-)
-
-_TONE: dict[Disposition, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    # (gestures, adverbs, reporting verbs + "that"): how an NPC of this disposition answers.
-    Disposition.hostile: (
-        ("glares at you", "bristles at the sight of you", "spits to one side"),
-        ("coldly", "with open contempt", "through gritted teeth"),
-        ("growls that", "snaps that", "sneers that"),
-    ),
-    Disposition.wary: (
-        ("eyes you sidelong", "keeps a careful distance", "shifts from foot to foot"),
-        ("warily", "guardedly", "after a careful pause"),
-        ("mutters that", "allows that", "says only that"),
-    ),
-    Disposition.neutral: (
-        ("looks you over", "considers you for a moment", "shrugs"),
-        ("evenly", "plainly", "without hurry"),
-        ("remarks that", "points out that", "notes that"),
-    ),
-    Disposition.friendly: (
-        ("brightens at the sight of you", "waves you closer", "smiles at you"),
-        ("warmly", "cheerfully", "with a ready smile"),
-        ("explains that", "mentions that", "is glad to tell you that"),
-    ),
-}
-
-_KNOWING = {
-    Disposition.hostile: "boasts of knowing",
-    Disposition.wary: "hints at knowing",
-    Disposition.neutral: "speaks of knowing",
-    Disposition.friendly: "talks cheerfully of knowing",
-}
-# A `knows` fact with one of these (or an -ed word) reads as a clause after "mutters that";
-# without, it is probably a noun phrase and goes after "… of knowing" instead.
-_FINITE = _wordset(
-    "is are was were be been has have had will would can could may might must shall should "
-    "do does did never always once still lives knows owns keeps built made came went took "
-    "gave knew saw lost left kept sold told found stole fell ran won paid held brought bought "
-    "fought thought drank sank hid led met said sent spent stood swore wrote began"
-)
-_LEAD_IN_SUCCESS = (
-    "{who} pulls it off.",
-    "It works.",
-    "The gamble pays off for {who}.",
-    "For once, luck favours the bold.",
-)
-_LEAD_IN_FAILURE = (
-    "It does not go the way {who} hoped.",
-    "The moment slips away.",
-    "Not this time.",
-    "The road is not kind to {who} just now.",
-)
-_SECRET = (
-    '{name} mutters: "{secret}"',
-    '{name} blurts it out: "{secret}"',
-    "The truth slips out of {name}: {secret_lc}",
-    "At last {name} admits that {secret_lc}",
-)
-_REFUSED = (
-    "{name} has seen that one already; the same trick will not work twice.",
-    '"Again?" {name} does not budge, and nothing changes.',
-    "{name} only waits, unimpressed: that has been tried, and nothing changes.",
-    "Nothing changes. {name} has seen this before and is not moved a second time.",
-)
-_REFUSED_OTHER = (
-    "Nothing changes; the moment is not over yet.",
-    "The world does not bend that way, and nothing changes.",
-)
-_NUDGE = (
-    "Perhaps someone{mod} could {clause}.",
-    "Someone{mod} might yet {clause}.",
-    "Perhaps it is time for someone{mod} to {clause}.",
-    "A bold traveller{mod} might {clause}.",
-)
-_CLOSERS = ("What do you do?", "What now?", "", "")
-_CLOSING = {
-    OutcomeResult.success: (
-        "The road opens ahead of you, and this one ends well.",
-        "It will make a fine story at the next inn.",
-    ),
-    OutcomeResult.partial: (
-        "Not the ending anyone hoped for, but an ending all the same.",
-        "It could have gone better; it could have gone much worse.",
-    ),
-    OutcomeResult.failure: (
-        "Sometimes the road wins.",
-        "It ends here, and not the way you hoped.",
-    ),
-}
-
 
 # --------------------------------------------------------------------------- reading requests
-
-
-@dataclass(frozen=True, slots=True)
-class PlayerLine:
-    """One `[player as Name] text` line of the turn's user message."""
-
-    player: str
-    name: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    """A tool message of this turn, joined with the call it answers."""
-
-    name: str
-    ok: bool
-    result: dict[str, Any]
-    error: str
-    args: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnView:
-    """What the narrator needs from a request: the players' lines and this turn's work."""
-
-    key: str
-    """The turn's user message text: with the seed and round, the input of every choice."""
-    lines: tuple[PlayerLine, ...]
-    round: int
-    results: tuple[TurnResult, ...]
-    attempted_checks: tuple[tuple[str, str], ...]
-    """(check id, player id) pairs called this turn, refused or not, in call order."""
-    attempted_outcomes: frozenset[str]
-    correction: str | None
-    earlier: tuple[Message, ...]
-    """History before the turn (system message excluded), oldest first."""
-    rolled_before: tuple[str, ...]
-    """Check ids the system prompt's state section lists as rolled in earlier turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,141 +61,7 @@ class OfflineReply:
     tool_calls: tuple[ToolCall, ...] = ()
 
 
-def parse_player_lines(text: str) -> list[PlayerLine]:
-    """`[aria as Aria Swiftwind] I threaten Grukk` lines; a line without a label continues the
-    previous one (a player's message with a newline in it)."""
-    lines: list[PlayerLine] = []
-    for raw in text.splitlines():
-        match = _LINE.match(raw.strip())
-        if match:
-            label = match.group("label").strip()
-            player, sep, name = label.partition(" as ")
-            player = player.strip()
-            lines.append(PlayerLine(player, name.strip() if sep else player, match["text"].strip()))
-        elif lines and raw.strip():
-            last = lines[-1]
-            lines[-1] = PlayerLine(last.player, last.name, f"{last.text} {raw.strip()}".strip())
-    return lines
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
-
-
-def is_correction(message: Message) -> bool:
-    return message.role == "user" and message.content.lstrip().startswith(CORRECTION_PREFIX)
-
-
 # --------------------------------------------------------------------------- small text helpers
-
-
-def _words(text: str) -> int:
-    """Word count as the reply checker counts it (whitespace-separated)."""
-    return len(text.split())
-
-
-def _sentence(text: str) -> str:
-    text = " ".join(text.split())
-    if text and text[-1] not in ".!?…\"'”’)":
-        text += "."
-    return text
-
-
-def _lower_first(text: str, vocabulary: frozenset[str] = frozenset()) -> str:
-    """Lower-case a leading common word so the text can follow "that"; keep proper nouns.
-    A word is common when it is a function word or the author writes it in lower case
-    somewhere in the spec ("dwarves" yes, "Grukk" never)."""
-    first = text.split(" ", 1)[0]
-    bare = first.lower().strip(",;:")
-    if (bare in _LOWERABLE or bare in vocabulary) and first != "I":
-        return text[0].lower() + text[1:]
-    return text
-
-
-def _is_clause(text: str) -> bool:
-    """Whether `text` has a finite verb, roughly: misjudging a clause as a noun phrase is
-    harmless ("… speaks of knowing dwarves built it"), the other way round is not."""
-    words = [_bare(word) for word in text.split()]
-    return any(w in _FINITE or (len(w) > 3 and w.endswith("ed")) for w in words)
-
-
-def _bare(word: str) -> str:
-    return word.strip(",;:.!?\"'()").lower()
-
-
-def _looks_like_verb(word: str) -> bool:
-    """A third-person singular verb ("threatens", "tries") as triggers are written."""
-    return (
-        word.isalpha()
-        and len(word) > 2
-        and word.endswith("s")
-        and not word.endswith(("ss", "us", "is"))
-        and word not in _NOT_VERBS
-    ) or word in _IRREGULAR
-
-
-def _base_form(word: str) -> str:
-    """threatens → threaten, tries → try, searches → search, lies → lie, has → have."""
-    core = word.rstrip(",;:")
-    tail = word[len(core) :]
-    low = core.lower()
-    if low in _IRREGULAR:
-        low = _IRREGULAR[low]
-    elif low.endswith("ies") and len(low) > 4:
-        low = low[:-3] + "y"
-    elif low.endswith(("sses", "shes", "ches", "xes", "zzes")):
-        low = low[:-2]
-    elif low.endswith("s"):
-        low = low[:-1]
-    return low + tail
-
-
-def nudge_clause(trigger: str) -> tuple[str, str] | None:
-    """A check's trigger as something the players could do: "A player within reach tries to
-    snatch the satchel" → ("within reach", "try to snatch the satchel"). None when the trigger
-    is not written as "A player <verb>s …" (then a generic nudge is used)."""
-    text = " ".join(trigger.split()).rstrip(".!? ")
-    match = _SUBJECT.match(text)
-    if not match:
-        return None
-    words = text[match.end() :].split()
-    verb_at = next((i for i, w in enumerate(words[:4]) if _looks_like_verb(_bare(w))), None)
-    if verb_at is None:
-        return None
-    out: list[str] = []
-    for index in range(verb_at, len(words)):
-        word = words[index]
-        before = words[index - 1] if index > verb_at else ""
-        joined = before.lower() in ("or", "and") or before.endswith(",")
-        if index == verb_at or (joined and _looks_like_verb(_bare(word))):
-            word = _base_form(word)
-        out.append(word)
-    return " ".join(words[:verb_at]), " ".join(out)
-
-
-def voice_clause(voice: str) -> str:
-    """An NPC's `voice` as a stage direction between dashes: "Speaks of himself in the third
-    person, squeaky (…); …" → "who speaks of himself in the third person, squeaky"."""
-    head = re.sub(r"\s*\([^)]*\)", "", voice.split(";")[0])
-    head = " ".join(head.split()).strip(" .,:;")
-    if not head:
-        return ""
-    if _words(head) > 14:
-        head = head.split(",")[0].strip()
-    first = head.split(" ", 1)[0]
-    head = head[0].lower() + head[1:] if first[1:].islower() or len(first) == 1 else head
-    return f"who {head}" if _looks_like_verb(_bare(first)) else head
-
-
-def text_chunks(text: str) -> list[str]:
-    """Split on sentence boundaries; the chunks join back to exactly `text`."""
-    parts = [p for p in _SENTENCE_END.split(text) if p]
-    if not parts:
-        return []
-    return [p + " " for p in parts[:-1]] + [parts[-1]]
 
 
 # --------------------------------------------------------------------------- the narrator
@@ -422,63 +133,7 @@ class OfflineNarrator:
 
     def read(self, messages: Sequence[Message]) -> TurnView:
         """Find this turn, its player lines, the tool results so far and any correction."""
-        start = next(
-            (
-                i
-                for i in range(len(messages) - 1, -1, -1)
-                if messages[i].role == "user" and not is_correction(messages[i])
-            ),
-            None,
-        )
-        key = messages[start].content if start is not None else ""
-        after = messages[start + 1 :] if start is not None else messages
-        earlier = tuple(m for m in messages[: start or 0] if m.role != "system")
-        system = "\n".join(m.content for m in messages if m.role == "system")
-        calls: dict[str, ToolCall] = {}
-        attempted_checks: list[tuple[str, str]] = []
-        attempted_outcomes: set[str] = set()
-        for message in after:
-            for call in message.tool_calls:
-                calls[call.id] = call
-                args = _loads(call.arguments)
-                if not isinstance(args, dict):
-                    continue
-                if call.name == "skill_check" and isinstance(args.get("check"), str):
-                    who = self._player_id(str(args.get("player") or ""))
-                    attempted_checks.append((args["check"], who))
-                elif call.name == "resolve" and isinstance(args.get("outcome"), str):
-                    attempted_outcomes.add(args["outcome"])
-        results: list[TurnResult] = []
-        for message in after:
-            if message.role != "tool":
-                continue
-            answered = calls.get(message.tool_call_id or "")
-            name = message.name or (answered.name if answered else "")
-            payload = _loads(message.content)
-            if isinstance(payload, dict) and "ok" in payload:
-                ok = payload.get("ok") is True
-                body = payload.get("result")
-                result = body if isinstance(body, dict) else {}
-                error = str(payload.get("error") or "")
-            else:
-                ok, result, error = False, {}, message.content
-            args = _loads(answered.arguments) if answered else None
-            results.append(
-                TurnResult(name, ok, result, error, args if isinstance(args, dict) else {})
-            )
-        last = messages[-1] if messages else None
-        correction = last.content if last is not None and is_correction(last) else None
-        return TurnView(
-            key=key,
-            lines=tuple(parse_player_lines(key)),
-            round=sum(1 for m in after if m.role == "assistant"),
-            results=tuple(results),
-            attempted_checks=tuple(attempted_checks),
-            attempted_outcomes=frozenset(attempted_outcomes),
-            correction=correction,
-            earlier=earlier,
-            rolled_before=tuple(m["check"] for m in _ROLLED.finditer(system)),
-        )
+        return read_turn(messages, self._player_id)
 
     def match_check(self, text: str) -> Check | None:
         """The check whose keyword appears earliest in `text` (tie: spec order)."""
@@ -785,24 +440,10 @@ def _first_position(text: str, phrases: Sequence[str]) -> int | None:
     found: list[int] = []
     lowered = text.lower()
     for phrase in phrases:
-        if not phrase.strip() or not mentions(text, phrase):
-            continue
-        match = re.search(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])", lowered)
+        match = phrase_pattern(phrase).search(lowered) if phrase.strip() else None
         if match:
             found.append(match.start())
     return min(found) if found else None
-
-
-def _prose_vocabulary(spec: Spec) -> frozenset[str]:
-    """Words the author writes in lower case somewhere in the spec's prose."""
-    texts = [spec.summary, spec.setting, spec.opening, spec.gm_notes]
-    for npc in spec.npcs:
-        texts += [npc.role, npc.voice, *npc.knows]
-    for check in spec.checks:
-        texts += [check.trigger, check.on_success, check.on_failure]
-    texts += [outcome.when for outcome in spec.outcomes]
-    texts += [item.description for item in spec.items]
-    return frozenset(re.findall(r"(?<![\w'-])[a-z][a-z'-]*", " ".join(texts)))
 
 
 def _fit(beats: Sequence[Beat], budget: int) -> str:

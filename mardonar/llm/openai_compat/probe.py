@@ -1,0 +1,249 @@
+"""`mardonar doctor`'s view of an OpenAI-compatible backend: reachable, model served, tool
+calls work. Network problems become failed checks, never exceptions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import openai
+from openai import AsyncOpenAI
+
+from mardonar.llm.base import LLMConfigError, Message, ToolSpec
+from mardonar.llm.openai_compat.errors import (
+    _MODEL_PROBLEM,
+    _caught,
+    _connection_problem,
+    _Failure,
+    _is_timeout,
+    _one_line,
+    _short_list,
+)
+from mardonar.llm.openai_compat.jsonmode import json_mode_messages, parse_json_calls
+from mardonar.llm.openai_compat.wire import tool_param
+from mardonar.llm.textcalls import recover_tool_calls
+
+if TYPE_CHECKING:
+    from mardonar.llm.openai_compat.client import OpenAICompatLLM
+
+PROBE_TIMEOUT = 10.0
+"""Most seconds each probe request may take: `mardonar doctor` must not sit for a minute
+on a hung server (the per-request LLM timeout defaults to 60 s)."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One line of `mardonar doctor`: what was checked, whether it works, and what to do."""
+
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+_PING = ToolSpec(
+    "ping",
+    "Health check: call this tool, with no arguments, when asked to.",
+    {"type": "object", "properties": {}},
+)
+
+
+async def probe(llm: OpenAICompatLLM, timeout: float | None = None) -> list[Probe]:
+    """Three checks for `mardonar doctor`, always in this order: "reachable",
+    "model", "tool calls". Network problems become failed checks, never exceptions.
+
+    The tool-call check is a real request (at most 16 tokens; 32 in json tool mode): a
+    server can list a model and still fail to run it, and LiteLLM's list may be partial
+    (wildcard routes), so a model that answers counts as served even when unlisted."""
+    limit = min(llm.timeout, PROBE_TIMEOUT) if timeout is None else timeout
+    client = llm._openai(timeout=limit)
+    served: list[str] | None = None
+    list_failure: _Failure | None = None
+    try:
+        served = [model.id async for model in client.models.list()]
+    except _caught() as error:
+        list_failure = _list_failure(llm, error, limit)
+    if list_failure is not None and not list_failure.what.startswith("HTTP"):
+        return _unreachable(llm, list_failure)
+
+    ok, detail, failure = await _ping(llm, client, served, limit)
+    if failure is not None and _ends_probe(failure, llm._setting("")):
+        return _unreachable(llm, failure)
+
+    if served is not None:
+        reachable = Probe("reachable", True, f"{llm.where} answers; it lists {_count(served)}")
+    else:
+        what = list_failure.what if list_failure is not None else "no list"
+        reachable = Probe("reachable", True, f"{llm.where} answers (GET /models: {what})")
+
+    setting = llm._setting("MODEL")
+    fix = (
+        f"set {setting} to one of: {_short_list(served)}"
+        if served
+        else (f"set {setting} to a model the server serves")
+    )
+    missing = (
+        failure is not None and failure.config is not None and failure.config.setting == setting
+    )
+    if missing:
+        model = Probe("model", False, f"{llm.model!r} is not served", fix)
+    elif served and _served(llm.model, served):
+        model = Probe("model", True, f"{llm.model!r} is served")
+    elif served and failure is None:
+        model = Probe("model", True, f"{llm.model!r} is not listed, but it answers")
+    elif served:
+        model = Probe("model", False, f"{llm.model!r} is not among the models listed", fix)
+    elif served is not None:
+        model = Probe("model", True, f"the server lists no models: {llm.model!r} unconfirmed")
+    else:
+        model = Probe("model", True, f"no model list to find {llm.model!r} in (unconfirmed)")
+
+    if missing:
+        tools = Probe("tool calls", False, "not checked: the model is not served")
+    elif failure is not None:
+        tools = Probe("tool calls", False, failure.what, _tools_fix(failure))
+    elif ok:
+        tools = Probe("tool calls", True, detail)
+    elif llm.tool_mode == "json":
+        tools = Probe(
+            "tool calls", False, detail, f"set {setting} to a model that follows instructions"
+        )
+    else:
+        tools = Probe(
+            "tool calls",
+            False,
+            detail,
+            "set MARDONAR_TOOL_MODE=json, or use a model with tool support",
+        )
+    return [reachable, model, tools]
+
+
+def _list_failure(llm: OpenAICompatLLM, error: BaseException, timeout: float) -> _Failure:
+    """GET /models failed: a rejected key or no connection ends the probe; any other
+    HTTP status only means there is no model list (the chat probe goes on)."""
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        if status in (401, 403):
+            setting, _ = llm._key_fix()
+            verb = "requires" if llm._api_key is None else "rejected"
+            text = f"{llm.where} {verb} the API key (HTTP {status})"
+            config = LLMConfigError(text, setting=setting)
+            return _Failure(text, retryable=False, config=config, auth=True)
+        return _Failure(f"HTTP {status}: {llm._server_message(error)}")
+    if isinstance(error, openai.APITimeoutError) or _is_timeout(error):
+        return _Failure(f"{llm.where}: timed out after {timeout:g} s")
+    return _Failure(f"{llm.where}: {_connection_problem(error)}")
+
+
+def _unreachable(llm: OpenAICompatLLM, failure: _Failure) -> list[Probe]:
+    """The three probes when nothing past the connection (or the key) could be checked."""
+    setting = failure.config.setting if failure.config is not None else None
+    if failure.auth:
+        reason, fix = "the API key was rejected", llm._key_fix()[1]
+    elif setting == llm._setting("BASE_URL"):
+        reason, fix = "no OpenAI-compatible API at that address", f"set {setting}"
+    else:
+        reason = "the server is unreachable"
+        fix = f"start the server, or set {llm._setting('BASE_URL')} to its address"
+    what = failure.what if failure.what.startswith(llm.where) else (f"{llm.where}: {failure.what}")
+    return [
+        Probe("reachable", False, what, fix),
+        Probe("model", False, f"not checked: {reason}"),
+        Probe("tool calls", False, f"not checked: {reason}"),
+    ]
+
+
+async def _ping(
+    llm: OpenAICompatLLM, client: AsyncOpenAI, served: list[str] | None, timeout: float
+) -> tuple[bool, str, _Failure | None]:
+    """One tiny completion asking for the `ping` tool: (ok, detail, failure)."""
+    started = time.perf_counter()
+    if llm.tool_mode == "json":
+        params: dict[str, Any] = {
+            "model": llm.model,
+            "messages": json_mode_messages(
+                (Message("system", "You are a health check."), Message("user", "Call ping.")),
+                (_PING,),
+            ),
+            "max_tokens": 32,
+        }
+    else:
+        params = {
+            "model": llm.model,
+            "messages": [
+                {"role": "system", "content": "You are a health check."},
+                {"role": "user", "content": "Call the ping tool."},
+            ],
+            "tools": [tool_param(_PING)],
+            "tool_choice": "required",
+            "max_tokens": 16,
+        }
+    try:
+        try:
+            completion = await client.chat.completions.create(**params)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+            if "tool_choice" not in params or _MODEL_PROBLEM.search(str(error.body)):
+                raise
+            params["tool_choice"] = "auto"  # servers that only know "auto"
+            completion = await client.chat.completions.create(**params)
+    except _caught() as error:
+        return False, "", await llm._failure(error, served, timeout=timeout)
+    elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        return False, "the server answered with no choices", None
+    message = choices[0].message
+    reason = choices[0].finish_reason
+    if llm.tool_mode == "native" and getattr(message, "tool_calls", None):
+        return True, f"the model called the ping tool ({elapsed})", None
+    content = getattr(message, "content", None) or ""
+    if llm.tool_mode == "json":
+        if parse_json_calls(content, {"ping"}) is not None:
+            return True, f"the model answered with the JSON call ({elapsed})", None
+        return False, f"the model did not answer with the JSON call: {_quote(content)}", None
+    if parse_json_calls(content, {"ping"}) is not None or recover_tool_calls(content).leaked:
+        return False, f"the model wrote the call as text: {_quote(content)}", None
+    if reason == "length" and not content.strip():
+        return False, "the model used up its 16 tokens without calling the tool", None
+    return (
+        False,
+        f"the model answered with text instead of a tool call: {_quote(content)}",
+        None,
+    )
+
+
+def _tools_fix(failure: _Failure) -> str:
+    config = failure.config
+    if config is not None and config.setting == "MARDONAR_TOOL_MODE":
+        return "set MARDONAR_TOOL_MODE=json, or use a model with tool support"
+    if config is not None and config.setting:
+        return f"set {config.setting}"
+    if "timed out" in failure.what:
+        return "check the server's load, or raise MARDONAR_LLM_TIMEOUT"
+    return "check the server's logs"
+
+
+def _ends_probe(failure: _Failure, prefix: str) -> bool:
+    """A chat-probe failure that means nothing past the connection could be checked: a
+    rejected key, no API at that address, or no connection at all (not an HTTP error or a
+    slow answer: those say the server is there)."""
+    if failure.auth:
+        return True
+    if failure.config is not None:
+        return failure.config.setting == f"{prefix}BASE_URL"
+    return not failure.what.startswith(("HTTP", "timed out", "the server reported"))
+
+
+def _served(model: str, served: Sequence[str]) -> bool:
+    """Ollama lists `llama3.2:latest` for a model asked for as `llama3.2`."""
+    return model in served or f"{model}:latest" in served
+
+
+def _count(served: Sequence[str]) -> str:
+    return f"{len(served)} model" + ("" if len(served) == 1 else "s")
+
+
+def _quote(text: str) -> str:
+    return repr(_one_line(text, 80)) if text.strip() else "(empty)"

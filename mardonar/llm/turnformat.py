@@ -1,0 +1,92 @@
+"""The text conventions of a turn, written by the engine and read back by the offline narrator.
+
+The engine sends the model plain text with a few fixed shapes; the offline narrator (which
+has no model) finds its way through a request by reading those shapes back. Both sides
+import them from here, so a change to one wording cannot silently break the other:
+
+- a player's line: `[aria as Aria Swiftwind] I threaten Grukk` (`[aria] …` with no character);
+- the loop's one correction round: a user message `[correction] <why>. Answer again.`;
+- a check rolled in an earlier turn, in the system prompt's state section:
+  `- rolled <check> by <player>: <total> vs DC <dc>, <verdict>`;
+- a keyword or name "mentioned" in a text: a whole-word (or whole-phrase) match,
+  case-insensitive, the same for the missed-check heuristic and the narrator's choices.
+
+It lives in llm/ because the narrator is an LLM backend and llm/ may not import the engine;
+the engine imports downwards from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+CORRECTION_PREFIX = "[correction]"
+"""A user message starting with this is the loop's correction, not players speaking."""
+
+_LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
+_ROLLED = re.compile(r"^- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerLine:
+    """One `[player as Name] text` line of the turn's user message."""
+
+    player: str
+    name: str
+    text: str
+
+
+def player_label(player: str, character: str | None) -> str:
+    """`aria as Aria Swiftwind`, or the bare player id for a player with no character."""
+    return f"{player} as {character}" if character else player
+
+
+def player_line(label: str, text: str) -> str:
+    """One line of the turn's user message: `[label] text`."""
+    return f"[{label}] {text}"
+
+
+def parse_player_lines(text: str) -> list[PlayerLine]:
+    """`[aria as Aria Swiftwind] I threaten Grukk` lines; a line without a label continues the
+    previous one (a player's message with a newline in it)."""
+    lines: list[PlayerLine] = []
+    for raw in text.splitlines():
+        match = _LINE.match(raw.strip())
+        if match:
+            label = match.group("label").strip()
+            player, sep, name = label.partition(" as ")
+            player = player.strip()
+            lines.append(PlayerLine(player, name.strip() if sep else player, match["text"].strip()))
+        elif lines and raw.strip():
+            last = lines[-1]
+            lines[-1] = PlayerLine(last.player, last.name, f"{last.text} {raw.strip()}".strip())
+    return lines
+
+
+def correction(reason: str) -> str:
+    """The user message of the loop's one correction round."""
+    return f"{CORRECTION_PREFIX} {reason}. Answer again."
+
+
+def is_correction(text: str) -> bool:
+    return text.lstrip().startswith(CORRECTION_PREFIX)
+
+
+def rolled_line(check: str, player: str, total: int, dc: int, success: bool) -> str:
+    """A check rolled earlier, as the state section lists it."""
+    verdict = "success" if success else "failure"
+    return f"- rolled {check} by {player}: {total} vs DC {dc}, {verdict}"
+
+
+def rolled_checks(text: str) -> tuple[str, ...]:
+    """The check ids of the `- rolled …` lines in `text`, in order (improvised rolls, written
+    `improvised <skill>`, are not check ids and are skipped)."""
+    return tuple(match["check"] for match in _ROLLED.finditer(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """Where `phrase` is mentioned in a lower-cased text: bounded by anything but a word
+    character or a hyphen ("ore" is not mentioned in "more", nor "elf" in "elf-friend")."""
+    return re.compile(rf"(?<![\w-]){re.escape(phrase.lower())}(?![\w-])")
