@@ -318,11 +318,6 @@ class Engine:
 
     # ------------------------------------------------------------------ views
 
-    @property
-    def last_context(self) -> dict[str, int]:
-        """Token estimate per section of the last prompt (empty before the first turn)."""
-        return self.last_built.breakdown() if self.last_built is not None else {}
-
     async def npc_views(self, session: Session) -> list[NpcView]:
         """Each NPC as a front end shows it: disposition, what it remembers in this session,
         the secrets it has revealed. Read-only: nothing here changes the session."""
@@ -353,10 +348,8 @@ class Engine:
         (one line each; the session is left as it was, or as another process saved it)."""
         async with self.store.turn_lock(session.id):
             await self._catch_up(session)
-            dice = Dice(session.seed, session.rolls)
-            rolled = dice.roll(expression)
             before = session.rolls
-            session.rolls = dice.rolls
+            rolled = Dice.of(session).roll(expression)  # counts in the session
             try:
                 await self._save(session, expected_turn=session.turn)
             except BaseException:
@@ -528,7 +521,7 @@ class Engine:
         self.last_built = context
         messages = list(context.messages)
         turn_starts = len(messages)  # what follows is this turn's work, rounds of tool calls
-        dice = Dice(session.seed, session.rolls)
+        dice = Dice.of(session)  # every roll is counted in the session as it is made
         toolbox = Toolbox(bundle, session, dice, self.memory)
         rounds = 0
         malformed_rounds = 0  # rounds whose calls had unusable arguments
@@ -608,7 +601,6 @@ class Engine:
                                 ),
                             )
                         outcome.error = bound_text(outcome.error)
-                        session.rolls = dice.rolls
                         malformed_in_round = malformed_in_round or outcome.malformed
                         if call.name == "skill_check":
                             checks_called = True
@@ -700,7 +692,6 @@ class Engine:
         expected = session.turn
         session.turn = turn
         session.pending = []
-        session.rolls = dice.rolls
         if resolution is None and turn >= bundle.spec.limits.max_turns:
             done = await self._finish(
                 session, outcome_id=None, narrative="", reason="max_turns", turn=turn
