@@ -93,7 +93,7 @@ async def one_session(turns: int, backend: str = "offline") -> tuple[list[float]
                 pass
             times.append((time.perf_counter() - started) * 1000)
             if turn in (10, turns):
-                prompt[turn] = sum(engine.last_context.values())
+                prompt[turn] = sum(engine.last_built.breakdown().values())
         await engine.memory.close()
         await engine.store.close()
         if server is not None:

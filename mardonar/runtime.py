@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from mardonar.engine.loop import Engine, Subscriber
     from mardonar.llm.base import LLM
     from mardonar.memory.base import Memory
+    from mardonar.ops.ingest import IngestStream
     from mardonar.store.base import SessionStore
-    from mardonar.store.ingest import IngestStream
     from mardonar.vtt.base import ItemRelay
 
 DB_FILE = "mardonar.db"
@@ -130,7 +130,7 @@ def open_ingest(settings: Settings, bundle: Bundle) -> IngestStream | None:
     """Player lines to GRAPHMCP_INGEST_STREAM when REDIS_URL is set (else nothing)."""
     if settings.redis_url is None:
         return None
-    from mardonar.store.ingest import IngestStream
+    from mardonar.ops.ingest import IngestStream
 
     return IngestStream(
         settings.redis_url,

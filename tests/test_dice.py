@@ -311,3 +311,22 @@ def test_any_text_parses_within_bounds_or_raises_dice_error(text: str) -> None:
         assert all(1 <= die.value <= term.sides for die in term.dice)
     assert result.total == result.modifier + sum(term.subtotal for term in result.terms)
     assert RollResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_session_dice_count_in_the_session_so_a_resume_continues_the_sequence() -> None:
+    """`Dice.of(session)` advances `session.rolls` with every roll (nobody copies it back):
+    dice rebuilt from the saved session continue exactly where the first ones stopped."""
+    from mardonar.engine.session import Session
+
+    session = Session(
+        id="s", spec_id="x", spec_sha256="", persona_sha256="", seed=99, started_at=""
+    )
+    dice = Dice.of(session)
+    first = [dice.roll("d20").total for _ in range(3)]
+    with pytest.raises(DiceError):
+        dice.roll("2d")  # refused: no roll counted
+    assert session.rolls == 3
+    resumed = Session.model_validate_json(session.model_dump_json())
+    straight = Dice(99)
+    expected = [straight.roll("d20").total for _ in range(5)]
+    assert first + [Dice.of(resumed).roll("d20").total for _ in range(2)] == expected

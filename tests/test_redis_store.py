@@ -29,8 +29,8 @@ from mardonar.engine.loop import Engine
 from mardonar.engine.session import Session
 from mardonar.llm.offline import OfflineNarrator
 from mardonar.memory.sqlite import SqliteMemory
+from mardonar.ops.ingest import IngestStream
 from mardonar.store.base import StoreUnavailable, TurnBusy
-from mardonar.store.ingest import IngestStream
 from mardonar.store.redis import RedisStore
 from mardonar.store.sqlite import SqliteStore
 from mardonar.transcript import event_record
@@ -566,7 +566,7 @@ def test_ingest_never_breaks_a_turn_and_catches_up_when_redis_returns(
             await ingest.close()
             await close_engine(engine)
 
-    with caplog.at_level(logging.WARNING, logger="mardonar.store.ingest"):
+    with caplog.at_level(logging.WARNING, logger="mardonar.ops.ingest"):
         run(scenario())
     assert [fields["text"] for fields in run(stream(server.url))] == [
         "first while down",

@@ -397,8 +397,8 @@ def test_play_plain_says_which_grants_wait_when_the_relay_is_down(
 def test_a_silent_relay_is_a_timeout_result_and_the_batch_waits() -> None:
     """A relay that accepts connections and never answers: one timeout, then the rest of
     the batch is left pending with the same reason instead of each costing a timeout."""
+    from mardonar.engine.grants import push_grants
     from mardonar.engine.session import VttGrant
-    from mardonar.vtt.push import push_grants
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -38,8 +38,8 @@ def retry(
 
 
 async def _retry(settings: Settings, spec: str | None) -> int:
+    from mardonar.engine.grants import retry_pending
     from mardonar.runtime import open_relay, open_store
-    from mardonar.vtt.retry import retry_pending
 
     store = open_store(settings, settings.data_dir)
     relay = open_relay(settings)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,14 +22,10 @@ from mardonar.engine.bounds import (
     MAX_PLAYER_LINE_CHARS,
     bound_call,
     bound_player_line,
-    bound_text,
-    fit_turn,
-    result_message,
 )
-from mardonar.engine.context import BuiltContext, build_context, compact_old_turns
+from mardonar.engine.context import BuiltContext
 from mardonar.engine.dice import Dice
 from mardonar.engine.events import (
-    Correction,
     Ended,
     EngineError,
     Event,
@@ -40,21 +35,16 @@ from mardonar.engine.events import (
     NarrationReplaced,
     Notice,
     PlayerSaid,
-    Resolved,
     Rolled,
-    ToolCalled,
-    ToolResult,
 )
-from mardonar.engine.replycheck import enforce_limits, problems_with
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
-from mardonar.engine.tools import TOOL_SPECS, Toolbox, ToolOutcome
-from mardonar.llm import turnformat
+from mardonar.engine.tools import TOOL_SPECS
+from mardonar.engine.turn import Reply, Turn
 from mardonar.llm.base import (
     LLM,
     BackendNote,
     Finish,
-    LLMError,
     LLMRequest,
     Message,
     Restart,
@@ -62,7 +52,6 @@ from mardonar.llm.base import (
     ToolCall,
     asked_digest,
 )
-from mardonar.llm.textcalls import recover_tool_calls
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 
@@ -100,16 +89,6 @@ def _adopt(session: Session, source: Session) -> None:
     for name in Session.model_fields:
         setattr(session, name, getattr(source, name))
     session.transcript = transcript
-
-
-@dataclass
-class _Reply:
-    text: str = ""
-    calls: list[ToolCall] = field(default_factory=list)
-    finish: Finish | None = None
-    streamed: bool = False
-    dropped: int = 0
-    """Calls past the first refused one (the per-reply cap): neither run nor recorded."""
 
 
 @dataclass(frozen=True)
@@ -320,11 +299,6 @@ class Engine:
 
     # ------------------------------------------------------------------ views
 
-    @property
-    def last_context(self) -> dict[str, int]:
-        """Token estimate per section of the last prompt (empty before the first turn)."""
-        return self.last_built.breakdown() if self.last_built is not None else {}
-
     async def npc_views(self, session: Session) -> list[NpcView]:
         """Each NPC as a front end shows it: disposition, what it remembers in this session,
         the secrets it has revealed. Read-only: nothing here changes the session."""
@@ -355,10 +329,8 @@ class Engine:
         (one line each; the session is left as it was, or as another process saved it)."""
         async with self.store.turn_lock(session.id):
             await self._catch_up(session)
-            dice = Dice(session.seed, session.rolls)
-            rolled = dice.roll(expression)
             before = session.rolls
-            session.rolls = dice.rolls
+            rolled = Dice.of(session).roll(expression)  # counts in the session
             try:
                 await self._save(session, expected_turn=session.turn)
             except BaseException:
@@ -421,7 +393,7 @@ class Engine:
         return lines[digest[0] % len(lines)]
 
     async def _ask(
-        self, messages: list[Message], tools: bool, turn: int, reply: _Reply
+        self, messages: list[Message], tools: bool, turn: int, reply: Reply
     ) -> AsyncIterator[Event]:
         options = self.bundle.persona.model
         request = LLMRequest(
@@ -463,7 +435,7 @@ class Engine:
             asked=asked_digest(messages),
         )
 
-    def _take_call(self, reply: _Reply, call: ToolCall) -> None:
+    def _take_call(self, reply: Reply, call: ToolCall) -> None:
         """Keep a call of the reply, bounded; past the cap only the first one is kept (to be
         refused, so the model hears why), the rest are counted and dropped: 1,000 calls in
         one reply cost what 9 do."""
@@ -524,192 +496,5 @@ class Engine:
                 text=text,
             )
 
-        context = await build_context(
-            bundle, session, self.memory, lines, budget=self.context_budget
-        )
-        self.last_built = context
-        messages = list(context.messages)
-        turn_starts = len(messages)  # what follows is this turn's work, rounds of tool calls
-        dice = Dice(session.seed, session.rolls)
-        toolbox = Toolbox(bundle, session, dice, self.memory)
-        rounds = 0
-        malformed_rounds = 0  # rounds whose calls had unusable arguments
-        corrected = False
-        checks_called = False
-        resolution: Resolution | None = None
-        narration = ""
-        fallback = False
-        try:
-            while True:
-                # A model that keeps sending unusable arguments gets one retry, then narrates.
-                tools_allowed = (
-                    rounds < self.max_tool_rounds
-                    and malformed_rounds < 2
-                    and session.status is Status.active
-                )
-                reply = _Reply()
-                fit_turn(messages, turn_starts, self.context_budget)
-                async for event in self._ask(messages, tools_allowed, turn, reply):
-                    yield event
-                calls = list(reply.calls)
-                text = reply.text
-                if tools_allowed and not calls:
-                    recovered = recover_tool_calls(text)
-                    if recovered.leaked:
-                        text = recovered.text
-                        for call in recovered.calls:
-                            self._take_call(reply, call)
-                        calls = list(reply.calls)
-                        if reply.streamed:
-                            yield NarrationReplaced(turn=turn, reason="tool syntax in the reply")
-                            reply.streamed = False
-                elif not tools_allowed:
-                    recovered = recover_tool_calls(text)
-                    if recovered.leaked:
-                        text = recovered.text
-                        if reply.streamed:
-                            yield NarrationReplaced(turn=turn, reason="tool syntax in the reply")
-                    calls = []  # no tools in the final round: whatever it asked for is ignored
-                if calls:
-                    rounds += 1
-                    if reply.streamed:
-                        # Text said alongside tool calls is a preamble, not the narration.
-                        yield NarrationReplaced(turn=turn, reason="the model called tools")
-                    if reply.dropped:
-                        log.warning(
-                            "a reply made %d tool calls; %d run, the rest refused or dropped",
-                            len(calls) + reply.dropped,
-                            self.max_tool_calls,
-                        )
-                    messages.append(
-                        Message("assistant", bound_text(text) or "", tool_calls=tuple(calls))
-                    )
-                    malformed_in_round = False
-                    for number, call in enumerate(calls):
-                        try:
-                            shown_args = (
-                                json.loads(call.arguments) if call.arguments.strip() else {}
-                            )
-                            if not isinstance(shown_args, dict):
-                                shown_args = {"_raw": call.arguments}
-                        except json.JSONDecodeError:
-                            shown_args = {"_raw": call.arguments}
-                        yield ToolCalled(
-                            turn=turn, call_id=call.id, name=call.name, args=shown_args
-                        )
-                        started = time.perf_counter()
-                        if number < self.max_tool_calls:
-                            outcome = await toolbox.call(call.name, call.arguments)
-                        else:
-                            outcome = ToolOutcome(
-                                False,
-                                error=(
-                                    f"not run: at most {self.max_tool_calls} tool calls are run "
-                                    "per reply, and this one and any after it in the same reply "
-                                    "were not; make the calls that still matter in your next reply"
-                                ),
-                            )
-                        outcome.error = bound_text(outcome.error)
-                        session.rolls = dice.rolls
-                        malformed_in_round = malformed_in_round or outcome.malformed
-                        if call.name == "skill_check":
-                            checks_called = True
-                        resolved_event: Resolved | None = None
-                        if outcome.ok and outcome.resolved_outcome and outcome.result is not None:
-                            resolution = await self._finish(
-                                session,
-                                outcome_id=outcome.resolved_outcome,
-                                narrative=outcome.resolve_summary or "",
-                                reason="resolved",
-                                turn=turn,
-                            )
-                            outcome.result.update(
-                                {
-                                    "xp": resolution.xp,
-                                    "skipped": resolution.skipped,
-                                    "items": resolution.items,
-                                }
-                            )
-                            resolved_event = Resolved(
-                                turn=turn,
-                                outcome=resolution.outcome or "",
-                                result=resolution.result or "",
-                                summary=outcome.resolve_summary or "",
-                                xp=resolution.xp,
-                                skipped=resolution.skipped,
-                                items=resolution.items,
-                                summary_path=str(resolution.summary_path),
-                                vtt=tuple(g.model_dump() for g in resolution.vtt),
-                            )
-                        yield ToolResult(
-                            turn=turn,
-                            call_id=call.id,
-                            name=call.name,
-                            args=shown_args,
-                            ok=outcome.ok,
-                            result=outcome.result,
-                            error=outcome.error,
-                            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                        )
-                        for event in outcome.events:
-                            yield event
-                        if resolved_event is not None:
-                            yield resolved_event
-                        payload = (
-                            {"ok": True, "result": outcome.result}
-                            if outcome.ok
-                            else {"ok": False, "error": outcome.error}
-                        )
-                        messages.append(
-                            Message(
-                                "tool",
-                                result_message(payload),
-                                tool_call_id=call.id,
-                                name=call.name,
-                            )
-                        )
-                    malformed_rounds += malformed_in_round
-                    continue
-                problems = problems_with(bundle, session, text, lines, checks_called=checks_called)
-                if problems and not corrected:
-                    corrected = True
-                    reason = "; ".join(problems)
-                    if reply.streamed:  # withdraw the draft first, then say why
-                        yield NarrationReplaced(turn=turn, reason=reason)
-                    yield Correction(turn=turn, reason=reason, original=text)
-                    messages.append(Message("assistant", bound_text(text) or ""))
-                    messages.append(Message("user", turnformat.correction(reason)))
-                    continue
-                if problems:
-                    text = enforce_limits(bundle, text)
-                narration = text.strip()
-                if not narration:
-                    narration = self._fallback_line(session, turn)
-                    fallback = True
-                break
-        except LLMError as error:
-            yield EngineError(turn=turn, message=f"the model failed: {error}")
-            narration = self._fallback_line(session, turn)
-            fallback = True
-        yield Narration(turn=turn, text=narration, fallback=fallback)
-
-        for player, text in lines:
-            session.history.append(
-                HistoryEntry(turn=turn, role="player", speaker=player, text=text)
-            )
-        session.history.append(HistoryEntry(turn=turn, role="gm", speaker="gm", text=narration))
-        compact_old_turns(bundle, session)
-        expected = session.turn
-        session.turn = turn
-        session.pending = []
-        session.rolls = dice.rolls
-        if resolution is None and turn >= bundle.spec.limits.max_turns:
-            done = await self._finish(
-                session, outcome_id=None, narrative="", reason="max_turns", turn=turn
-            )
-            await self._save(session, expected_turn=expected)
-            yield Ended(turn=turn, reason="max_turns", summary_path=str(done.summary_path))
-            return
-        await self._save(session, expected_turn=expected)
-        if resolution is not None:
-            yield Ended(turn=turn, reason="resolved", summary_path=str(resolution.summary_path))
+        async for event in Turn(self, session, lines, turn).play():
+            yield event

@@ -279,7 +279,7 @@ async def _push(
     registry: dict[str, dict[str, Any]],
 ) -> list[VttGrant]:
     """Push what was paid now to Foundry; what fails stays pending in the session."""
-    from mardonar.vtt.push import push_grants
+    from mardonar.engine.grants import push_grants
 
     grants: list[VttGrant] = []
     for player in paid:
