@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mardonar.content.lint import runner
+from mardonar.content.lint import cache as lint_cache
+from mardonar.content.lint.cache import cache_version
 from mardonar.content.lint.findings import CODES
-from mardonar.content.lint.runner import cache_version, run_lint
+from mardonar.content.lint.runner import run_lint
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -360,7 +361,7 @@ def test_a_cache_written_by_other_lint_code_is_not_used(
     assert run_lint([repo / "specs"]).cached == 0
     assert run_lint([repo / "specs"]).cached == 1
     # Same __version__, different source (a `git pull` in a checkout): nothing is reused.
-    monkeypatch.setattr(runner, "cache_version", lambda: "0.0.0+other-code")
+    monkeypatch.setattr(lint_cache, "cache_version", lambda: "0.0.0+other-code")
     assert run_lint([repo / "specs"]).cached == 0
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mardonar.content.bundle import load_bundle
-from mardonar.content.lint.runner import LintMemo, cache_dir, run_lint
+from mardonar.content.lint.cache import cache_dir
+from mardonar.content.lint.runner import LintMemo, run_lint
 from mardonar.engine.context import Mentioned, mentions
 from mardonar.errors import UsageError
 from mardonar.harness.replay.run import replay_all

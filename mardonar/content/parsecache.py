@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mardonar.content.lint.runner import cache_dir, cache_version
+from mardonar.content.lint.cache import cache_dir, cache_version
 from mardonar.content.yamlpos import load_yaml
 from mardonar.files import atomic_write_text
 

@@ -230,7 +230,7 @@ async def replay_forked(
     """Replay `paths` in `workers` processes (this one and forked ones) sharing `run`, each
     transcript with `replay_one`."""
     global _inherited, _closing
-    from mardonar.content.lint.runner import cache_version
+    from mardonar.content.lint.cache import cache_version
     from mardonar.store.sqlite import SqliteStore
 
     shares = split([_size(path) for path in paths], workers)
