@@ -185,7 +185,7 @@ class _Header(BaseModel):
     type: Literal["header"]
     format: int = FORMAT
     spec: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=64)]
-    seed: int | None = None  # replay needs one (mardonar/replay.py says so)
+    seed: int | None = None  # replay refuses a header without one
     spec_sha256: str | None = None
     persona_sha256: str | None = None
     model: str | None = None

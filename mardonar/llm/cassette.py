@@ -1,7 +1,7 @@
 """The replay cassette: an `LLM` that answers with the `llm` events of a transcript.
 
-Strict replay (`mardonar replay`, mardonar/replay.py) feeds the recorded player lines to a
-fresh engine; every time the engine asks the model, the cassette plays the next recorded
+Strict replay (`mardonar replay`, mardonar/harness/replay/) feeds the recorded player lines
+to a fresh engine; every time the engine asks the model, the cassette plays the next recorded
 answer of the current turn — its text as one `TextDelta`, its tool calls with the recorded
 ids, names and raw arguments, then `Finish`. When the engine asks more often in a turn than
 the transcript answered (the conversation went elsewhere), the cassette raises
