@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from mardonar.wording import one_line
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -133,11 +135,6 @@ ASKED_RESULT = 160
 """Characters of each tool result kept in it."""
 
 
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
     """What the model was asked, in a few hundred bytes: the role and start of the last
     message that is not a tool result (the player's words, a correction, the model's own
@@ -151,10 +148,12 @@ def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
         last = messages[end - 1]
         digest["role"] = last.role
         if last.content:
-            digest["text"] = _cut(last.content, ASKED_TEXT)
+            digest["text"] = one_line(last.content, ASKED_TEXT, ellipsis="...")
         if last.tool_calls:
             digest["calls"] = [call.name for call in last.tool_calls]
-    results = [f"{m.name}: {_cut(m.content, ASKED_RESULT)}" for m in messages[end:]]
+    results = [
+        f"{m.name}: {one_line(m.content, ASKED_RESULT, ellipsis='...')}" for m in messages[end:]
+    ]
     if results:
         digest["tool_results"] = results
     return digest

@@ -20,6 +20,7 @@ from typing import Any
 import openai
 
 from mardonar.llm.base import LLMConfigError
+from mardonar.wording import one_line
 
 _MODEL_PROBLEM = re.compile(
     r"\bmodel\b.{0,120}?\b(?:not found|does not exist|not exist|unknown|invalid|not available|"
@@ -112,7 +113,8 @@ def _connection_problem(error: BaseException) -> str:
         or isinstance(error, openai.APIConnectionError)
     ):
         return "the connection was cut"
-    return f"connection failed ({_one_line(str(chain[-1]) or type(chain[-1]).__name__, 120)})"
+    last = str(chain[-1]) or type(chain[-1]).__name__
+    return f"connection failed ({one_line(last, 120, trim=True)})"
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -156,11 +158,6 @@ def _short_list(names: Sequence[str] | None, most: int = 12) -> str:
     return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
 
 
-def _one_line(text: str, most: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
-
-
 def server_message(error: openai.APIError, api_key: str | None) -> str:
     """The server's own words, on one line, at most 200 characters, secrets masked."""
     body = error.body
@@ -186,7 +183,7 @@ def server_message(error: openai.APIError, api_key: str | None) -> str:
         message = text or getattr(error, "message", "") or type(error).__name__
     if not isinstance(message, str):
         message = json.dumps(message, ensure_ascii=False)
-    return redact(_one_line(message), api_key)
+    return redact(one_line(message, 200, trim=True), api_key)
 
 
 def redact(text: str, api_key: str | None) -> str:

@@ -12,8 +12,8 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from mardonar.llm.base import Message, ToolCall, ToolSpec
-from mardonar.llm.openai_compat.errors import _one_line
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.wording import one_line
 
 TOOL_RESULT_PREFIX = "[tool result"
 """In json tool mode, a tool result goes back as a user message starting with
@@ -34,7 +34,9 @@ def json_mode_instructions(tools: Sequence[ToolSpec]) -> str:
     ]
     for tool in tools:
         schema = json.dumps(tool.parameters, separators=(",", ":"), sort_keys=True)
-        lines.append(f"- {tool.name}: {_one_line(tool.description, 300)} Arguments: {schema}")
+        lines.append(
+            f"- {tool.name}: {one_line(tool.description, 300, trim=True)} Arguments: {schema}"
+        )
     return "\n".join(lines)
 
 

@@ -18,12 +18,12 @@ from mardonar.llm.openai_compat.errors import (
     _connection_problem,
     _Failure,
     _is_timeout,
-    _one_line,
     _short_list,
 )
 from mardonar.llm.openai_compat.jsonmode import json_mode_messages, parse_json_calls
 from mardonar.llm.openai_compat.wire import tool_param
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.wording import one_line
 
 if TYPE_CHECKING:
     from mardonar.llm.openai_compat.client import OpenAICompatLLM
@@ -246,4 +246,4 @@ def _count(served: Sequence[str]) -> str:
 
 
 def _quote(text: str) -> str:
-    return repr(_one_line(text, 80)) if text.strip() else "(empty)"
+    return repr(one_line(text, 80, trim=True)) if text.strip() else "(empty)"
