@@ -8,6 +8,7 @@ knows which one it talks to.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,12 +19,46 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
+class BadArguments:
+    """Why a call's arguments are unusable, as the sentence the model is told:
+    `arguments are not valid JSON (Expecting value at char 0)` or `arguments must be a
+    JSON object`."""
+
+    message: str
+
+
+def parse_arguments(text: str) -> dict[str, Any] | BadArguments:
+    """Tool-call arguments read leniently: the object when `text` is a JSON object, `{}`
+    when it is blank (models send `""` for a call without arguments), else `BadArguments`.
+    Never raises: nesting too deep for the parser is not valid JSON either."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return BadArguments(f"arguments are not valid JSON ({error.msg} at char {error.pos})")
+    except (ValueError, RecursionError):  # an integer of over 4,300 digits; deep nesting
+        return BadArguments("arguments are not valid JSON (too large to read)")
+    if not isinstance(value, dict):
+        return BadArguments("arguments must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A call the model asked for. `arguments` is the raw JSON text the model produced."""
+    """A call the model asked for. `arguments` is the raw JSON text the model produced;
+    `parsed_arguments` reads it (see `parse_arguments`)."""
 
     id: str
     name: str
     arguments: str
+
+    @property
+    def parsed_arguments(self) -> dict[str, Any] | BadArguments:
+        """The arguments as a dict (`{}` when blank), or `BadArguments` saying why not.
+        Parsed on each access: a call is read two or three times a turn, and a frozen
+        slotted dataclass has nowhere to cache it."""
+        return parse_arguments(self.arguments)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
