@@ -161,6 +161,12 @@ class LLM(Protocol):
         Raises `LLMError` when the backend fails."""
         ...
 
+    async def aclose(self) -> None:
+        """Close the connections the backend holds; a no-op for those that hold none (the
+        offline narrator, the cassette, the scripted doubles), so every owner of a model
+        simply awaits it when done. Safe to call twice."""
+        ...
+
 
 # ---------------------------------------------------------------------- what was asked
 

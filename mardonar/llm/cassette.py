@@ -140,6 +140,9 @@ class CassetteLLM:
         left = {turn: len(answers) - self.used(turn) for turn, answers in self._answers.items()}
         return {turn: count for turn, count in sorted(left.items()) if count > 0}
 
+    async def aclose(self) -> None:
+        """Nothing to close: the recorded answers are in memory."""
+
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         self.requests.append(request)
         turn = self.turn

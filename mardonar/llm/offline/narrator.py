@@ -95,6 +95,9 @@ class OfflineNarrator:
     def name(self) -> str:
         return "offline"
 
+    async def aclose(self) -> None:
+        """Nothing to close: the narrator runs in process."""
+
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         reply = self.reply(request)
         for chunk in text_chunks(reply.text):
