@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import openai
 
 from mardonar.llm.base import LLMConfigError
+from mardonar.netreason import REFUSED, UNKNOWN_HOST, os_reason
 from mardonar.wording import one_line
 
 _MODEL_PROBLEM = re.compile(
@@ -90,19 +90,18 @@ def _is_timeout(error: BaseException) -> bool:
     )
 
 
-def _connection_problem(error: BaseException) -> str:
-    """A connection failure in a few words: refused, unknown host, cut mid-answer…"""
+def connection_problem(error: BaseException) -> str:
+    """A connection failure in a few words: refused, unknown host, cut mid-answer… The OS
+    reasons in `netreason`'s words (doctor's), then what httpx's messages tell."""
+    reason = os_reason(error)
+    if reason is not None:
+        return reason
     chain = _chain(error)
-    for cause in chain:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return "cannot resolve the host name"
     text = " ".join(str(cause) for cause in chain).lower()
     if "refused" in text or "all connection attempts failed" in text:
-        return "connection refused"
+        return REFUSED
     if "name or service not known" in text or "nodename nor servname" in text:
-        return "cannot resolve the host name"
+        return UNKNOWN_HOST
     if "ssl" in text or "certificate" in text:
         return "TLS error (check https:// versus http://)"
     if (
