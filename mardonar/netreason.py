@@ -12,6 +12,12 @@ from __future__ import annotations
 import errno
 import socket
 
+from mardonar.wording import one_line
+
+REFUSED = "connection refused"
+UNKNOWN_HOST = "unknown host (the name does not resolve)"
+UNREACHABLE = "host unreachable"
+
 
 def os_reason(error: BaseException) -> str | None:
     """The OS-level reason under `error`'s chain of causes, or None when there is none."""
@@ -20,13 +26,13 @@ def os_reason(error: BaseException) -> str | None:
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, socket.gaierror):
-            return "unknown host (the name does not resolve)"
+            return UNKNOWN_HOST
         if isinstance(cause, ConnectionRefusedError) or (
             isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
         ):
-            return "connection refused"
+            return REFUSED
         if isinstance(cause, OSError) and cause.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return "host unreachable"
+            return UNREACHABLE
         cause = cause.__cause__ or cause.__context__
     return None
 
@@ -39,7 +45,4 @@ def connect_reason(error: BaseException) -> str:
 def error_phrase(error: BaseException, most: int = 160) -> str:
     """An exception as a short phrase: its message on one line (cut to `most` characters),
     or its type when it has none."""
-    text = " ".join(str(error).split())
-    if len(text) > most:
-        text = text[: most - 1].rstrip() + "…"
-    return text or type(error).__name__
+    return one_line(str(error), most, trim=True) or type(error).__name__

@@ -49,11 +49,7 @@ class Runtime:
 
 
 async def _close_llm(llm: LLM) -> None:
-    # Only network backends hold connections; the offline and scripted models have nothing
-    # to close, so closing is optional rather than part of the LLM Protocol.
-    close = getattr(llm, "aclose", None)
-    if close is not None:
-        await close()
+    await llm.aclose()
 
 
 def open_runtime(

@@ -343,6 +343,22 @@ def test_malformed_json_arguments_are_refused(tmp_path: Path) -> None:
     assert_refused(result, before, after, "not valid JSON")
 
 
+def test_arguments_nested_too_deep_to_read_are_refused_and_the_turn_goes_on(
+    tmp_path: Path,
+) -> None:
+    # 999 brackets a side: within the 2,000-character bound, beyond the JSON parser's
+    # recursion limit; this used to end the turn with a RecursionError.
+    nested = "[" * 999 + "]" * 999
+    result, before, after, _ = call_once(tmp_path, "roll", nested)
+    assert_refused(result, before, after, "not valid JSON")
+    assert result.args == {"_raw": nested}
+
+
+def test_arguments_that_are_json_but_not_an_object_are_refused(tmp_path: Path) -> None:
+    result, before, after, _ = call_once(tmp_path, "roll", '["2d6"]')
+    assert_refused(result, before, after, "arguments must be a JSON object")
+
+
 def test_an_unknown_tool_is_refused(tmp_path: Path) -> None:
     result, before, after, _ = call_once(tmp_path, "teleport", {"where": "home"})
     assert_refused(result, before, after, "unknown tool 'teleport'")

@@ -39,6 +39,9 @@ class BreaksMidAnswer:
         raise LLMUnavailable("flaky: connection dropped", partial=True)
         yield Finish()  # pragma: no cover - unreachable, keeps this an async generator
 
+    async def aclose(self) -> None:
+        pass
+
 
 def play(tmp_path: Path, llm: Any, lines: list[str]) -> Any:
     async def go() -> Any:

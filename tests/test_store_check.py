@@ -7,14 +7,19 @@ operator reads when a server refuses."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
+import redis
 
-from mardonar.netreason import connect_reason
+from mardonar.llm.openai_compat.errors import connection_problem
+from mardonar.netreason import REFUSED, UNKNOWN_HOST, UNREACHABLE, connect_reason
 from mardonar.store.base import StoreUnavailable
-from mardonar.store.redis import RedisStore
+from mardonar.store.redis import RedisStore, redis_unavailable
 from mardonar.store.sqlite import SqliteStore
 from tests.redis_server import RestartableRedis, restartable_redis  # noqa: F401
 
@@ -66,3 +71,33 @@ def test_a_refused_connection_is_named_under_the_wrapper() -> None:
         except RuntimeError as wrapped:
             assert connect_reason(wrapped) == "connection refused"
     assert connect_reason(RuntimeError("the  server\nsaid no")) == "the server said no"
+
+
+def _wrapped(cause: OSError, wrapper: BaseException) -> BaseException:
+    try:
+        try:
+            raise cause
+        except OSError as error:
+            raise wrapper from error
+    except BaseException as raised:
+        return raised
+
+
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), UNKNOWN_HOST),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), UNREACHABLE),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), REFUSED),
+    ],
+)
+def test_doctor_the_model_backend_and_redis_name_a_connection_failure_alike(
+    cause: OSError, words: str
+) -> None:
+    request = httpx.Request("POST", "http://llm.example:4000/v1/chat/completions")
+    model_error = _wrapped(cause, openai.APIConnectionError(request=request))
+    redis_error = _wrapped(cause, redis.ConnectionError("Error connecting to redis.example:6379."))
+    assert connect_reason(model_error) == words
+    assert connection_problem(model_error) == words
+    line = redis_unavailable("redis://redis.example:6379/0", redis_error)
+    assert f"redis.example:6379/0: {words});" in line

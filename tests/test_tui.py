@@ -304,6 +304,9 @@ class GatedLLM:
                 self.waiting.set()
                 await self.gate.wait()
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
 
 def test_a_slow_model_never_blocks_the_keys(tmp_path: Path) -> None:
     llm = GatedLLM(

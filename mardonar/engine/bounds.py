@@ -53,10 +53,7 @@ def bound_call(call: ToolCall) -> ToolCall:
     raw = call.arguments
     if len(raw) <= MAX_ARGUMENT_CHARS:
         return call
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        value = None
+    value = call.parsed_arguments
     if isinstance(value, dict):
         kept = {
             str(key)[:MAX_STRING_ARGUMENT]: _cut_value(item)

@@ -128,12 +128,6 @@ class DiceTerm:
             return self.count - self.keep_count
         return self.count
 
-    @property
-    def bounds(self) -> tuple[int, int]:
-        """The signed (lowest, highest) this term can contribute."""
-        low, high = self.kept, self.kept * self.sides
-        return (low, high) if self.sign > 0 else (-high, -low)
-
     def keep_flags(self, values: list[int]) -> list[bool]:
         """Which of `values` (in roll order) count; ties keep or drop the earliest die."""
         if self.keep is None:
@@ -171,21 +165,6 @@ class DiceExpression:
     def modifier(self) -> int:
         """The signed sum of the plain numbers."""
         return sum(part for part in self.parts if isinstance(part, int))
-
-    @property
-    def dice_count(self) -> int:
-        """How many dice a roll throws."""
-        return sum(term.count for term in self.terms)
-
-    @property
-    def minimum(self) -> int:
-        """The lowest total a roll can have."""
-        return self.modifier + sum(term.bounds[0] for term in self.terms)
-
-    @property
-    def maximum(self) -> int:
-        """The highest total a roll can have."""
-        return self.modifier + sum(term.bounds[1] for term in self.terms)
 
     def roll(self, rng: random.Random) -> RollResult:
         """Throw the dice with `rng` (use `Dice.roll` for the seeded, resumable sequence)."""
@@ -439,28 +418,6 @@ class RollResult:
             "detail": self.detail,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RollResult:
-        """Rebuild a result from `to_dict()` output (transcripts, replay)."""
-        return cls(
-            expression=str(data["expression"]),
-            terms=tuple(
-                TermRoll(
-                    term=str(term["term"]),
-                    sign=int(term["sign"]),
-                    sides=int(term["sides"]),
-                    dice=tuple(
-                        DieRoll(int(die["value"]), bool(die["kept"])) for die in term["dice"]
-                    ),
-                )
-                for term in data["terms"]
-            ),
-            modifier=int(data["modifier"]),
-            total=int(data["total"]),
-            detail=str(data["detail"]),
-            natural=None if data.get("natural") is None else int(data["natural"]),
-        )
-
 
 # ---------------------------------------------------------------------------- the roller
 
@@ -519,7 +476,3 @@ class Dice:
         rng = random.Random(f"{self.seed}:{self.rolls}")
         self._counter.rolls += 1
         return parsed.roll(rng)
-
-    def d20(self) -> int:
-        """Roll a plain d20 (one roll of the sequence) and return the number."""
-        return self.roll("d20").total

@@ -7,7 +7,6 @@ Nothing a player types can raise a limit: limits come from the spec, never from 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mardonar.engine.dice import Dice, DiceError
 from mardonar.engine.events import Event, Rolled
 from mardonar.engine.session import CheckRoll, Session, Status
-from mardonar.llm.base import ToolSpec
+from mardonar.llm.base import BadArguments, ToolSpec
+from mardonar.llm.base import parse_arguments as parse_llm_arguments
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -161,15 +161,11 @@ class Refused(Exception):
 
 
 def parse_arguments(raw: str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    text = raw.strip() or "{}"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise Refused(f"arguments are not valid JSON ({error.msg} at char {error.pos})") from None
-    if not isinstance(value, dict):
-        raise Refused("arguments must be a JSON object")
+    """The arguments of a call (already a dict when they come from MCP); `Refused`, with
+    the reason the model is told, when they are not a JSON object."""
+    value = raw if isinstance(raw, dict) else parse_llm_arguments(raw)
+    if isinstance(value, BadArguments):
+        raise Refused(value.message)
     return value
 
 

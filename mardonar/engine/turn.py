@@ -9,7 +9,6 @@ the model call (`_ask`), the store and resolution, so a `Turn` only decides.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -169,12 +168,8 @@ class Turn:
         self.messages.append(Message("assistant", bound_text(text) or "", tool_calls=tuple(calls)))
         malformed_in_round = False
         for number, call in enumerate(calls):
-            try:
-                shown_args = json.loads(call.arguments) if call.arguments.strip() else {}
-                if not isinstance(shown_args, dict):
-                    shown_args = {"_raw": call.arguments}
-            except json.JSONDecodeError:
-                shown_args = {"_raw": call.arguments}
+            parsed = call.parsed_arguments
+            shown_args = parsed if isinstance(parsed, dict) else {"_raw": call.arguments}
             yield ToolCalled(turn=turn, call_id=call.id, name=call.name, args=shown_args)
             started = time.perf_counter()
             if number < engine.max_tool_calls:

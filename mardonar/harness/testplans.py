@@ -252,9 +252,7 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
                     async for _ in engine.run_turn(session, [(speaker, line)]):
                         pass
         finally:
-            close = getattr(llm, "aclose", None)
-            if close is not None:
-                await close()
+            await llm.aclose()
     checks: dict[str, list[dict[str, Any]]] = {}
     for roll in session.checks_rolled:
         if roll.check:

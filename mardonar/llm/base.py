@@ -8,20 +8,57 @@ knows which one it talks to.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from mardonar.wording import one_line
 
 Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
+class BadArguments:
+    """Why a call's arguments are unusable, as the sentence the model is told:
+    `arguments are not valid JSON (Expecting value at char 0)` or `arguments must be a
+    JSON object`."""
+
+    message: str
+
+
+def parse_arguments(text: str) -> dict[str, Any] | BadArguments:
+    """Tool-call arguments read leniently: the object when `text` is a JSON object, `{}`
+    when it is blank (models send `""` for a call without arguments), else `BadArguments`.
+    Never raises: nesting too deep for the parser is not valid JSON either."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return BadArguments(f"arguments are not valid JSON ({error.msg} at char {error.pos})")
+    except (ValueError, RecursionError):  # an integer of over 4,300 digits; deep nesting
+        return BadArguments("arguments are not valid JSON (too large to read)")
+    if not isinstance(value, dict):
+        return BadArguments("arguments must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A call the model asked for. `arguments` is the raw JSON text the model produced."""
+    """A call the model asked for. `arguments` is the raw JSON text the model produced;
+    `parsed_arguments` reads it (see `parse_arguments`)."""
 
     id: str
     name: str
     arguments: str
+
+    @property
+    def parsed_arguments(self) -> dict[str, Any] | BadArguments:
+        """The arguments as a dict (`{}` when blank), or `BadArguments` saying why not.
+        Parsed on each access: a call is read two or three times a turn, and a frozen
+        slotted dataclass has nowhere to cache it."""
+        return parse_arguments(self.arguments)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
@@ -124,6 +161,12 @@ class LLM(Protocol):
         Raises `LLMError` when the backend fails."""
         ...
 
+    async def aclose(self) -> None:
+        """Close the connections the backend holds; a no-op for those that hold none (the
+        offline narrator, the cassette, the scripted doubles), so every owner of a model
+        simply awaits it when done. Safe to call twice."""
+        ...
+
 
 # ---------------------------------------------------------------------- what was asked
 
@@ -131,11 +174,6 @@ ASKED_TEXT = 200
 """Characters of the last message kept in an `llm` record's `asked` digest."""
 ASKED_RESULT = 160
 """Characters of each tool result kept in it."""
-
-
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
@@ -151,10 +189,12 @@ def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
         last = messages[end - 1]
         digest["role"] = last.role
         if last.content:
-            digest["text"] = _cut(last.content, ASKED_TEXT)
+            digest["text"] = one_line(last.content, ASKED_TEXT, ellipsis="...")
         if last.tool_calls:
             digest["calls"] = [call.name for call in last.tool_calls]
-    results = [f"{m.name}: {_cut(m.content, ASKED_RESULT)}" for m in messages[end:]]
+    results = [
+        f"{m.name}: {one_line(m.content, ASKED_RESULT, ellipsis='...')}" for m in messages[end:]
+    ]
     if results:
         digest["tool_results"] = results
     return digest

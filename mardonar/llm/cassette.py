@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mardonar.llm.base import Chunk, Finish, LLMError, LLMRequest, TextDelta, ToolCall, asked_digest
+from mardonar.wording import clip
 
 
 class CassetteExhausted(LLMError):
@@ -68,15 +69,11 @@ def describe_asked(digest: dict[str, Any]) -> str:
     message."""
     results = digest.get("tool_results") or []
     if results:
-        return "tool results " + "; ".join(_clip(str(r), 100) for r in results)
-    text = _clip(str(digest.get("text") or ""), 100)
+        return "tool results " + "; ".join(clip(str(r), 100, ellipsis="...") for r in results)
+    text = clip(str(digest.get("text") or ""), 100, ellipsis="...")
     calls = digest.get("calls") or []
     said = repr(text) if text else f"tool calls {', '.join(map(str, calls))}" if calls else "''"
     return f"{digest.get('role', '?')} {said}"
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def describe_answer(record: dict[str, Any] | None) -> str:
@@ -84,9 +81,7 @@ def describe_answer(record: dict[str, Any] | None) -> str:
     if record is None:
         return "(no recorded answer in this turn)"
     calls = [f"{c.get('name')}({c.get('arguments')})" for c in record.get("tool_calls") or []]
-    text = str(record.get("content") or "").strip().replace("\n", " ")
-    if len(text) > 80:
-        text = text[:77] + "..."
+    text = clip(str(record.get("content") or "").strip().replace("\n", " "), 80, ellipsis="...")
     parts = ([f"tool calls {', '.join(calls)}"] if calls else []) + ([repr(text)] if text else [])
     return "; ".join(parts) or "(an empty answer)"
 
@@ -144,6 +139,9 @@ class CassetteLLM:
         """Turn → recorded answers the engine never asked for."""
         left = {turn: len(answers) - self.used(turn) for turn, answers in self._answers.items()}
         return {turn: count for turn, count in sorted(left.items()) if count > 0}
+
+    async def aclose(self) -> None:
+        """Nothing to close: the recorded answers are in memory."""
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         self.requests.append(request)

@@ -38,9 +38,7 @@ class FallbackChain:
 
     async def aclose(self) -> None:
         for backend in self.backends:
-            close = getattr(backend, "aclose", None)
-            if close is not None:
-                await close()
+            await backend.aclose()
 
     @property
     def name(self) -> str:

@@ -100,6 +100,9 @@ class ScriptedLLM:
             item = item(request)
         return ScriptedReply(item) if isinstance(item, str) else item
 
+    async def aclose(self) -> None:
+        """Nothing to close: a script holds no connection."""
+
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         # The request is recorded and the reply chosen on the first iteration, like a real
         # backend whose errors surface while streaming.
@@ -128,6 +131,9 @@ class FailingLLM:
     @property
     def name(self) -> str:
         return self._name
+
+    async def aclose(self) -> None:
+        """Nothing to close: it never connects."""
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         self.requests.append(request)

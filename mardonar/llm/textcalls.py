@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from mardonar.llm.base import ToolCall
+from mardonar.llm.base import ToolCall, parse_arguments
 
 TOOL_NAMES = (
     "skill_check",
@@ -77,10 +77,9 @@ def _as_call(value: object, number: int) -> ToolCall | None:
     if not isinstance(name, str) or name.lower() not in TOOL_NAMES:
         return None
     if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError:
-            return None
+        # A leaked call whose arguments are a blank string is not recovered (it never
+        # was), unlike a real tool call, whose blank arguments mean `{}`.
+        args = parse_arguments(args) if args.strip() else None
     if not isinstance(args, dict):
         return None
     return ToolCall(f"recovered_{number}", name.lower(), json.dumps(args, sort_keys=True))

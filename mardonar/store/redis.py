@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
+from mardonar.netreason import REFUSED, error_phrase, os_reason
 from mardonar.store.base import StoredSession, StoreUnavailable, TurnBusy, TurnConflict
 from mardonar.urls import redact_url
 
@@ -250,18 +251,15 @@ def redis_unavailable(url: str, error: BaseException, *, what: str = "REDIS_URL"
     )
 
 
-def _phrase(error: BaseException, most: int = 160) -> str:
+def _phrase(error: BaseException) -> str:
     """redis-py's message as a short phrase ("Error 111 connecting to h:p. Connect call
-    failed ('h', p)." says less than "connection refused")."""
-    text = " ".join(str(error).split()).rstrip(".")
-    lowered = text.lower()
+    failed ('h', p)." says less than "connection refused"), in `netreason`'s words."""
+    lowered = str(error).lower()
     if "connection refused" in lowered or "connect call failed" in lowered:
-        return "connection refused"
+        return REFUSED
     if "timeout" in lowered or "timed out" in lowered or type(error).__name__ == "TimeoutError":
         return "timed out"
-    if len(text) > most:
-        text = text[: most - 1].rstrip() + "…"
-    return text or type(error).__name__
+    return os_reason(error) or error_phrase(error).rstrip(".")
 
 
 def redis_client(url: str, *, timeout: float = SOCKET_TIMEOUT, retries: int = 2) -> aioredis.Redis:

@@ -63,9 +63,7 @@ class Encounter:
 async def _close_engine_parts(engine: Engine) -> None:
     """An encounter's own model and subscribers that hold connections (the ingest stream);
     the store, memory and relay are shared and closed with the desk's owner."""
-    close = getattr(engine.llm, "aclose", None)
-    if close is not None:
-        await close()
+    await engine.llm.aclose()
     for subscriber in engine.subscribers:
         if isinstance(subscriber, TranscriptWriter):
             continue

@@ -29,6 +29,7 @@ from mardonar.engine.events import (
 )
 from mardonar.engine.session import Session, grant_lines
 from mardonar.safetext import safe
+from mardonar.wording import clip
 
 RESULT_COLOURS = {"success": 0x2E7D32, "partial": 0xF9A825, "failure": 0xC62828}
 ENDED_COLOUR = 0x607D8B
@@ -64,10 +65,6 @@ def _make_safe(embed: discord.Embed) -> None:
         embed.set_footer(text=safe(embed.footer.text), icon_url=embed.footer.icon_url)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def award_lines(
     xp: Mapping[str, int],
     skipped: Mapping[str, str],
@@ -91,17 +88,17 @@ def resolution_embed(
 ) -> discord.Embed:
     embed = discord.Embed(
         title=f"{title} — {event.outcome} ({event.result})",
-        description=_clip(event.summary, 4000) or None,
+        description=clip(event.summary, 4000) or None,
         colour=RESULT_COLOURS.get(event.result, ENDED_COLOUR),
     )
     xp, granted = award_lines(event.xp, event.skipped, event.items, names, item_names)
-    embed.add_field(name="XP", value=_clip(xp, _EMBED_FIELD_LIMIT), inline=False)
+    embed.add_field(name="XP", value=clip(xp, _EMBED_FIELD_LIMIT), inline=False)
     if granted:
-        embed.add_field(name="Items", value=_clip(granted, _EMBED_FIELD_LIMIT), inline=False)
+        embed.add_field(name="Items", value=clip(granted, _EMBED_FIELD_LIMIT), inline=False)
     pushed = [line.removeprefix("Foundry: ") for line in grant_lines(event.vtt)]
     if pushed:
         embed.add_field(
-            name="Foundry VTT", value=_clip("\n".join(pushed), _EMBED_FIELD_LIMIT), inline=False
+            name="Foundry VTT", value=clip("\n".join(pushed), _EMBED_FIELD_LIMIT), inline=False
         )
     return embed
 
@@ -166,9 +163,9 @@ def posts_for(
                 )
             posts.extend(summary_posts(Path(event.summary_path) if event.summary_path else None))
         elif isinstance(event, Notice) and not event.data.get("record"):
-            posts.append(Post(content=f"*{_clip(event.text, DISCORD_LIMIT - 2)}*"))
+            posts.append(Post(content=f"*{clip(event.text, DISCORD_LIMIT - 2)}*"))
         elif isinstance(event, EngineError):
-            posts.append(Post(content=f"⚠️ {_clip(event.message, DISCORD_LIMIT - 3)}"))
+            posts.append(Post(content=f"⚠️ {clip(event.message, DISCORD_LIMIT - 3)}"))
     flush_rolls()
     return posts
 
@@ -198,7 +195,7 @@ def status_text(session: Session, *, title: str, max_turns: int, names: Mapping[
         )
     else:
         lines.append("XP so far: none (XP is awarded when the encounter resolves)")
-    return _clip(safe("\n".join(lines)), DISCORD_LIMIT)
+    return clip(safe("\n".join(lines)), DISCORD_LIMIT)
 
 
 def spec_list_text(entries: Iterable[tuple[str, str, str, int]]) -> list[str]:

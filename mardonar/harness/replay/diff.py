@@ -8,6 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from mardonar.wording import clip
+
 __all__ = ["COMPARED", "by_turn", "end_diff", "end_state", "turn_diff"]
 
 COMPARED = ("tool", "narration", "correction", "resolve", "end")
@@ -25,10 +27,8 @@ def by_turn(records: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]
 def _short(value: Any, width: int = 60) -> str:
     """Strings quoted, other values as JSON, cut to `width`."""
     if isinstance(value, str):
-        text = value.replace("\n", " ")
-        return repr(text[: width - 3] + "...") if len(text) > width else repr(text)
-    text = json.dumps(value, ensure_ascii=False)
-    return text[: width - 3] + "..." if len(text) > width else text
+        return repr(clip(value.replace("\n", " "), width, ellipsis="..."))
+    return clip(json.dumps(value, ensure_ascii=False), width, ellipsis="...")
 
 
 def _check_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:

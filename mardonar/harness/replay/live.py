@@ -222,9 +222,7 @@ async def live_one(
             max_tool_calls=settings.mardonar_max_tool_calls,
         )
     finally:
-        close = getattr(llm, "aclose", None)
-        if close is not None:
-            await close()
+        await llm.aclose()
 
     if errors and not answers:
         # Not a difference in behaviour: the model was never reached (wrong URL, server

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mardonar.llm.base import Chunk, Finish, LLMRequest, Message, TextDelta, ToolCall
 from mardonar.llm.offline.english import (
@@ -95,6 +95,9 @@ class OfflineNarrator:
     def name(self) -> str:
         return "offline"
 
+    async def aclose(self) -> None:
+        """Nothing to close: the narrator runs in process."""
+
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         reply = self.reply(request)
         for chunk in text_chunks(reply.text):
@@ -137,21 +140,11 @@ class OfflineNarrator:
 
     def match_check(self, text: str) -> Check | None:
         """The check whose keyword appears earliest in `text` (tie: spec order)."""
-        best: tuple[int, int, Check] | None = None
-        for order, check in enumerate(self.spec.checks):
-            at = _first_position(text, check.keywords)
-            if at is not None and (best is None or (at, order) < best[:2]):
-                best = (at, order, check)
-        return best[2] if best else None
+        return _earliest(text, self.spec.checks)
 
     def match_outcome(self, text: str) -> Outcome | None:
         """The outcome whose keyword appears earliest in `text` (tie: spec order)."""
-        best: tuple[int, int, Outcome] | None = None
-        for order, outcome in enumerate(self.spec.outcomes):
-            at = _first_position(text, outcome.keywords)
-            if at is not None and (best is None or (at, order) < best[:2]):
-                best = (at, order, outcome)
-        return best[2] if best else None
+        return _earliest(text, self.spec.outcomes)
 
     def _next_action(self, turn: TurnView, tools: set[str]) -> ToolCall | None:
         """The first player action of this turn not yet attempted: checks before outcomes
@@ -432,6 +425,24 @@ class OfflineNarrator:
         return ToolCall(
             f"call_{turn.round}_0", name, json.dumps(args, sort_keys=True, ensure_ascii=False)
         )
+
+
+class _Keyed(Protocol):
+    @property
+    def keywords(self) -> Sequence[str]: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def _earliest(text: str, items: Sequence[K]) -> K | None:
+    """The item with a keyword earliest in `text`; on a tie the first of `items`."""
+    found = [
+        (at, order)
+        for order, item in enumerate(items)
+        if (at := _first_position(text, item.keywords)) is not None
+    ]
+    return items[min(found)[1]] if found else None
 
 
 def _first_position(text: str, phrases: Sequence[str]) -> int | None:

@@ -78,7 +78,7 @@ def read_turn(messages: Sequence[Message], player_id: Callable[[str], str]) -> T
     for message in after:
         for call in message.tool_calls:
             calls[call.id] = call
-            args = _loads(call.arguments)
+            args = call.parsed_arguments
             if not isinstance(args, dict):
                 continue
             if call.name == "skill_check" and isinstance(args.get("check"), str):
@@ -100,7 +100,7 @@ def read_turn(messages: Sequence[Message], player_id: Callable[[str], str]) -> T
             error = str(payload.get("error") or "")
         else:
             ok, result, error = False, {}, message.content
-        args = _loads(answered.arguments) if answered else None
+        args = answered.parsed_arguments if answered else {}
         results.append(TurnResult(name, ok, result, error, args if isinstance(args, dict) else {}))
     last = messages[-1] if messages else None
     correction = last.content if last is not None and is_correction(last) else None

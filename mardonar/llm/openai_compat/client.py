@@ -35,12 +35,12 @@ from mardonar.llm.openai_compat.errors import (
     _MODEL_PROBLEM,
     _TOOLS_UNSUPPORTED,
     _caught,
-    _connection_problem,
     _error_code,
     _Failure,
     _is_timeout,
     _retry_after,
     _short_list,
+    connection_problem,
     server_message,
 )
 from mardonar.llm.openai_compat.jsonmode import calls_from_text
@@ -266,14 +266,14 @@ class OpenAICompatLLM:
         if isinstance(error, openai.APITimeoutError) or _is_timeout(error):
             return _Failure(f"timed out after {timeout or self.timeout:g} s")
         if isinstance(error, openai.APIConnectionError):
-            return _Failure(_connection_problem(error))
+            return _Failure(connection_problem(error))
         if isinstance(error, openai.APIStatusError):
             return await self._status_failure(error, served)
         if isinstance(error, openai.APIError):  # an error event inside the stream
             return _Failure(f"the server reported an error: {self._server_message(error)}")
         if isinstance(error, json.JSONDecodeError):
             return _Failure("sent a malformed stream (not JSON)")
-        return _Failure(_connection_problem(error))
+        return _Failure(connection_problem(error))
 
     async def _status_failure(
         self, error: openai.APIStatusError, served: list[str] | None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +19,8 @@ from typing import Any
 import openai
 
 from mardonar.llm.base import LLMConfigError
+from mardonar.netreason import REFUSED, UNKNOWN_HOST, os_reason
+from mardonar.wording import one_line
 
 _MODEL_PROBLEM = re.compile(
     r"\bmodel\b.{0,120}?\b(?:not found|does not exist|not exist|unknown|invalid|not available|"
@@ -89,19 +90,18 @@ def _is_timeout(error: BaseException) -> bool:
     )
 
 
-def _connection_problem(error: BaseException) -> str:
-    """A connection failure in a few words: refused, unknown host, cut mid-answer…"""
+def connection_problem(error: BaseException) -> str:
+    """A connection failure in a few words: refused, unknown host, cut mid-answer… The OS
+    reasons in `netreason`'s words (doctor's), then what httpx's messages tell."""
+    reason = os_reason(error)
+    if reason is not None:
+        return reason
     chain = _chain(error)
-    for cause in chain:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return "cannot resolve the host name"
     text = " ".join(str(cause) for cause in chain).lower()
     if "refused" in text or "all connection attempts failed" in text:
-        return "connection refused"
+        return REFUSED
     if "name or service not known" in text or "nodename nor servname" in text:
-        return "cannot resolve the host name"
+        return UNKNOWN_HOST
     if "ssl" in text or "certificate" in text:
         return "TLS error (check https:// versus http://)"
     if (
@@ -112,7 +112,8 @@ def _connection_problem(error: BaseException) -> str:
         or isinstance(error, openai.APIConnectionError)
     ):
         return "the connection was cut"
-    return f"connection failed ({_one_line(str(chain[-1]) or type(chain[-1]).__name__, 120)})"
+    last = str(chain[-1]) or type(chain[-1]).__name__
+    return f"connection failed ({one_line(last, 120, trim=True)})"
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -156,11 +157,6 @@ def _short_list(names: Sequence[str] | None, most: int = 12) -> str:
     return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
 
 
-def _one_line(text: str, most: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
-
-
 def server_message(error: openai.APIError, api_key: str | None) -> str:
     """The server's own words, on one line, at most 200 characters, secrets masked."""
     body = error.body
@@ -186,7 +182,7 @@ def server_message(error: openai.APIError, api_key: str | None) -> str:
         message = text or getattr(error, "message", "") or type(error).__name__
     if not isinstance(message, str):
         message = json.dumps(message, ensure_ascii=False)
-    return redact(_one_line(message), api_key)
+    return redact(one_line(message, 200, trim=True), api_key)
 
 
 def redact(text: str, api_key: str | None) -> str:

@@ -11,9 +11,9 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from mardonar.llm.base import Message, ToolCall, ToolSpec
-from mardonar.llm.openai_compat.errors import _one_line
+from mardonar.llm.base import Message, ToolCall, ToolSpec, parse_arguments
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.wording import one_line
 
 TOOL_RESULT_PREFIX = "[tool result"
 """In json tool mode, a tool result goes back as a user message starting with
@@ -34,7 +34,9 @@ def json_mode_instructions(tools: Sequence[ToolSpec]) -> str:
     ]
     for tool in tools:
         schema = json.dumps(tool.parameters, separators=(",", ":"), sort_keys=True)
-        lines.append(f"- {tool.name}: {_one_line(tool.description, 300)} Arguments: {schema}")
+        lines.append(
+            f"- {tool.name}: {one_line(tool.description, 300, trim=True)} Arguments: {schema}"
+        )
     return "\n".join(lines)
 
 
@@ -63,7 +65,7 @@ def json_mode_messages(
             parts = [message.content.strip()] if message.content.strip() else []
             if message.tool_calls:
                 objects = [
-                    {"tool": call.name, "arguments": _json_or_text(call.arguments)}
+                    {"tool": call.name, "arguments": _json_or_text(call)}
                     for call in message.tool_calls
                 ]
                 value: Any = objects[0] if len(objects) == 1 else objects
@@ -105,10 +107,7 @@ def parse_json_calls(text: str, names: Collection[str]) -> list[tuple[str, str]]
         name = item.get("tool", item.get("name"))
         args = item.get("arguments", item.get("args", item.get("parameters", {})))
         if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except json.JSONDecodeError:
-                return None
+            args = parse_arguments(args)
         if not isinstance(name, str) or name not in names or not isinstance(args, dict):
             return None
         calls.append((name, json.dumps(args, sort_keys=True, ensure_ascii=False)))
@@ -135,8 +134,7 @@ def calls_from_text(
     return recovered.text, calls
 
 
-def _json_or_text(arguments: str) -> Any:
-    try:
-        return json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
-        return arguments
+def _json_or_text(call: ToolCall) -> Any:
+    """The arguments as the object they are, or as the text the model wrote."""
+    parsed = call.parsed_arguments
+    return parsed if isinstance(parsed, dict) else call.arguments

@@ -15,15 +15,15 @@ from mardonar.llm.base import LLMConfigError, Message, ToolSpec
 from mardonar.llm.openai_compat.errors import (
     _MODEL_PROBLEM,
     _caught,
-    _connection_problem,
     _Failure,
     _is_timeout,
-    _one_line,
     _short_list,
+    connection_problem,
 )
 from mardonar.llm.openai_compat.jsonmode import json_mode_messages, parse_json_calls
 from mardonar.llm.openai_compat.wire import tool_param
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.wording import one_line
 
 if TYPE_CHECKING:
     from mardonar.llm.openai_compat.client import OpenAICompatLLM
@@ -134,7 +134,7 @@ def _list_failure(llm: OpenAICompatLLM, error: BaseException, timeout: float) ->
         return _Failure(f"HTTP {status}: {llm._server_message(error)}")
     if isinstance(error, openai.APITimeoutError) or _is_timeout(error):
         return _Failure(f"{llm.where}: timed out after {timeout:g} s")
-    return _Failure(f"{llm.where}: {_connection_problem(error)}")
+    return _Failure(f"{llm.where}: {connection_problem(error)}")
 
 
 def _unreachable(llm: OpenAICompatLLM, failure: _Failure) -> list[Probe]:
@@ -246,4 +246,4 @@ def _count(served: Sequence[str]) -> str:
 
 
 def _quote(text: str) -> str:
-    return repr(_one_line(text, 80)) if text.strip() else "(empty)"
+    return repr(one_line(text, 80, trim=True)) if text.strip() else "(empty)"
