@@ -68,6 +68,7 @@ def open_runtime(
 ) -> Runtime:
     """`fresh_memory`: NPCs recall nothing earlier sessions of the spec left (`FreshMemory`;
     nothing is deleted)."""
+    from mardonar.engine.limits import TurnLimits
     from mardonar.engine.loop import Engine
     from mardonar.errors import ConfigError
     from mardonar.llm.select import select_llm
@@ -96,9 +97,7 @@ def open_runtime(
         store=store,
         memory=memory,
         data_dir=folder,
-        context_budget=settings.mardonar_context_budget,
-        max_tool_rounds=settings.mardonar_max_tool_rounds,
-        max_tool_calls=settings.mardonar_max_tool_calls,
+        limits=TurnLimits.from_settings(settings),
         subscribers=subscribers,
         relay=open_relay(settings),
     )

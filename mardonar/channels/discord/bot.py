@@ -187,6 +187,7 @@ class MardonarBot(commands.Bot):
     async def _open_parts(self) -> None:
         from mardonar.channels.discord.desk import Desk
         from mardonar.channels.discord.library import ContentLibrary
+        from mardonar.engine.limits import TurnLimits
         from mardonar.llm.select import select_llm
         from mardonar.runtime import open_memory, open_relay, open_store
 
@@ -214,9 +215,7 @@ class MardonarBot(commands.Bot):
             data_dir=folder,
             make_llm=self._make_llm or default_llm,
             content_for=library.get,
-            context_budget=settings.mardonar_context_budget,
-            max_tool_rounds=settings.mardonar_max_tool_rounds,
-            max_tool_calls=settings.mardonar_max_tool_calls,
+            limits=TurnLimits.from_settings(settings),
             subscribers=self._engine_subscribers,
             relay=open_relay(settings),
         )
