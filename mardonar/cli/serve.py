@@ -92,15 +92,16 @@ def _mcp(
             f"--host {host} --port {port}: cannot listen there ({reason}); pick another "
             "port (--port 0 takes any free one) or host"
         ) from None
+    data_dir = settings.store.data_dir
     try:
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(
-                f"DATA_DIR={settings.data_dir}: cannot create it ({error.strerror}); point "
+                f"DATA_DIR={data_dir}: cannot create it ({error.strerror}); point "
                 "DATA_DIR at a writable folder"
             ) from None
-        memory = SqliteMemory(db_path(settings.data_dir))
+        memory = SqliteMemory(db_path(data_dir))
         if root is not None:
             import asyncio
 
@@ -123,7 +124,7 @@ def _mcp(
             memory,
             sock,
             host=host,
-            tools=settings.mardonar_graphmcp_tools,
+            tools=settings.memory.tools,
             writable=writable,
             protected=protected,
             log_level=settings.log_level,

@@ -111,9 +111,8 @@ class MardonarBot(commands.Bot):
 
         self.settings = settings
         self.content_root = content_root
-        self.policy = AccessPolicy.of(
-            settings.discord_allowed_channels, settings.discord_allowed_users
-        )
+        access = settings.discord
+        self.policy = AccessPolicy.of(access.allowed_channels, access.allowed_users)
         self.watch_content = watch_content
         self.metrics = metrics
         self.inflight = inflight or InFlight()
@@ -192,7 +191,7 @@ class MardonarBot(commands.Bot):
         from mardonar.runtime import open_memory, open_relay, open_store
 
         settings = self.settings
-        folder = settings.data_dir
+        folder = settings.store.data_dir
         folder.mkdir(parents=True, exist_ok=True)
         store = self._store or open_store(settings, folder)
         memory = self._memory or open_memory(settings, folder)
