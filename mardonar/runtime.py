@@ -70,17 +70,9 @@ def open_runtime(
     nothing is deleted)."""
     from mardonar.engine.limits import TurnLimits
     from mardonar.engine.loop import Engine
-    from mardonar.errors import ConfigError
     from mardonar.llm.select import select_llm
 
-    folder = data_dir or settings.store.data_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(
-            f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
-            "writable folder"
-        ) from None
+    folder = made_data_dir(data_dir or settings.store.data_dir)
     store = open_store(settings, folder)
     ingest = open_ingest(settings, bundle)
     if ingest is not None:
@@ -102,6 +94,20 @@ def open_runtime(
         relay=open_relay(settings),
     )
     return Runtime(engine=engine, store=store, memory=memory, backend=backend, ingest=ingest)
+
+
+def made_data_dir(folder: Path) -> Path:
+    """`folder` (DATA_DIR), created if missing; a `ConfigError` line when it cannot be."""
+    from mardonar.errors import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
+            "writable folder"
+        ) from None
+    return folder
 
 
 # One builder per part, each choosing its backend from the settings (CONTRACT §9): the

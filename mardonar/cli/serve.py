@@ -78,8 +78,9 @@ def _mcp(
     from mardonar.config import load_settings
     from mardonar.content.bundle import load_lore
     from mardonar.content.repo import find_root
-    from mardonar.errors import ConfigError, UsageError
+    from mardonar.errors import UsageError
     from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.runtime import made_data_dir
 
     settings = load_settings()
     root = find_root(Path.cwd())
@@ -92,16 +93,8 @@ def _mcp(
             f"--host {host} --port {port}: cannot listen there ({reason}); pick another "
             "port (--port 0 takes any free one) or host"
         ) from None
-    data_dir = settings.store.data_dir
     try:
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(
-                f"DATA_DIR={data_dir}: cannot create it ({error.strerror}); point "
-                "DATA_DIR at a writable folder"
-            ) from None
-        memory = SqliteMemory(db_path(data_dir))
+        memory = SqliteMemory(db_path(made_data_dir(settings.store.data_dir)))
         if root is not None:
             import asyncio
 
