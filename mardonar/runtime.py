@@ -64,18 +64,11 @@ def open_runtime(
 ) -> Runtime:
     """`fresh_memory`: NPCs recall nothing earlier sessions of the spec left (`FreshMemory`;
     nothing is deleted)."""
+    from mardonar.engine.limits import TurnLimits
     from mardonar.engine.loop import Engine
-    from mardonar.errors import ConfigError
     from mardonar.llm.select import select_llm
 
-    folder = data_dir or settings.data_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(
-            f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
-            "writable folder"
-        ) from None
+    folder = made_data_dir(data_dir or settings.store.data_dir)
     store = open_store(settings, folder)
     ingest = open_ingest(settings, bundle)
     if ingest is not None:
@@ -92,13 +85,25 @@ def open_runtime(
         store=store,
         memory=memory,
         data_dir=folder,
-        context_budget=settings.mardonar_context_budget,
-        max_tool_rounds=settings.mardonar_max_tool_rounds,
-        max_tool_calls=settings.mardonar_max_tool_calls,
+        limits=TurnLimits.from_settings(settings),
         subscribers=subscribers,
         relay=open_relay(settings),
     )
     return Runtime(engine=engine, store=store, memory=memory, backend=backend, ingest=ingest)
+
+
+def made_data_dir(folder: Path) -> Path:
+    """`folder` (DATA_DIR), created if missing; a `ConfigError` line when it cannot be."""
+    from mardonar.errors import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"DATA_DIR={folder}: cannot create it ({error.strerror}); point DATA_DIR at a "
+            "writable folder"
+        ) from None
+    return folder
 
 
 # One builder per part, each choosing its backend from the settings (CONTRACT §9): the
@@ -107,15 +112,16 @@ def open_runtime(
 
 def open_store(settings: Settings, folder: Path) -> SessionStore:
     """Sessions and registries: Redis when REDIS_URL is set, else DATA_DIR/mardonar.db."""
-    if settings.redis_url is not None:
+    wanted = settings.store
+    if wanted.redis_url is not None:
         from mardonar.store.redis import RedisStore
 
         # Cheap: nothing connects until the first call (an unreachable Redis is then one
         # StoreUnavailable line, at start-up or for one turn).
         return RedisStore(
-            settings.redis_url,
-            session_ttl=settings.mardonar_session_ttl,
-            lock_timeout=settings.mardonar_turn_lock_timeout,
+            wanted.redis_url,
+            session_ttl=wanted.session_ttl,
+            lock_timeout=wanted.turn_lock_timeout,
         )
     from mardonar.store.sqlite import SqliteStore
 
@@ -124,14 +130,15 @@ def open_store(settings: Settings, folder: Path) -> SessionStore:
 
 def open_ingest(settings: Settings, bundle: Bundle) -> IngestStream | None:
     """Player lines to GRAPHMCP_INGEST_STREAM when REDIS_URL is set (else nothing)."""
-    if settings.redis_url is None:
+    redis_url, memory = settings.store.redis_url, settings.memory
+    if redis_url is None:
         return None
     from mardonar.ops.ingest import IngestStream
 
     return IngestStream(
-        settings.redis_url,
-        settings.graphmcp_ingest_stream,
-        maxlen=settings.mardonar_ingest_maxlen,
+        redis_url,
+        memory.ingest_stream,
+        maxlen=memory.ingest_maxlen,
         spec_id=bundle.spec.id,
     )
 
@@ -139,22 +146,24 @@ def open_ingest(settings: Settings, bundle: Bundle) -> IngestStream | None:
 def open_relay(settings: Settings) -> ItemRelay | None:
     """Foundry VTT: the REST API relay when VTT_RELAY_URL is set, else None (items and XP
     are recorded, not pushed)."""
-    if settings.vtt_relay_url is None:
+    url = settings.vtt.relay_url
+    if url is None:
         return None
     from mardonar.vtt.foundry import FoundryRelay
 
-    return FoundryRelay(settings.vtt_relay_url)
+    return FoundryRelay(url)
 
 
 def open_memory(settings: Settings, folder: Path) -> Memory:
     """NPC memory and lore search: GraphMCP when GRAPHMCP_URL is set, else SQLite FTS5."""
-    if settings.graphmcp_url is not None:
+    wanted = settings.memory
+    if wanted.graphmcp_url is not None:
         from mardonar.memory.graphmcp import GraphMcpMemory
 
         return GraphMcpMemory(
-            settings.graphmcp_url,
-            score_threshold=settings.graphmcp_score_threshold,
-            tools=settings.mardonar_graphmcp_tools,
+            wanted.graphmcp_url,
+            score_threshold=wanted.score_threshold,
+            tools=wanted.tools,
         )
     from mardonar.memory.sqlite import SqliteMemory
 

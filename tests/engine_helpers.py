@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from mardonar.content.bundle import Bundle, load_bundle
 from mardonar.engine.events import Event
+from mardonar.engine.limits import TurnLimits
 from mardonar.engine.loop import Engine
 from mardonar.engine.session import Session
 from mardonar.llm.base import LLM
@@ -84,7 +85,7 @@ async def open_table(
         store=SqliteStore(data / "mardonar.db"),
         memory=SqliteMemory(data / "mardonar.db"),
         data_dir=data,
-        max_tool_rounds=max_tool_rounds,
+        limits=TurnLimits(max_tool_rounds=max_tool_rounds),
     )
     session = await engine.start(seed=seed, transcript=tmp_path / "transcript.jsonl")
     table = Table(engine, session)

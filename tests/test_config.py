@@ -37,8 +37,8 @@ def test_defaults_with_nothing_set(workdir: Path) -> None:
     assert settings.discord_allowed_users == []
     assert settings.discord_token is None
     assert settings.redis_url is None
-    assert not settings.llm_configured
-    assert not settings.discord_configured
+    assert not settings.llm.configured
+    assert settings.discord.token is None
     assert settings.incomplete() == []
 
 
@@ -57,8 +57,8 @@ def test_reads_dotenv_in_the_working_directory(workdir: Path) -> None:
 
     assert settings.litellm_base_url == "http://localhost:4000/v1"
     assert settings.litellm_model == "gpt-4o-mini"
-    assert settings.llm_configured and settings.litellm_configured
-    assert not settings.ollama_configured
+    assert settings.llm.configured and settings.llm.litellm.configured
+    assert not settings.llm.ollama.configured
     assert settings.graphmcp_score_threshold == 0.5
     assert settings.data_dir == Path("state")
     assert settings.log_level == "debug" and settings.debug
@@ -112,12 +112,12 @@ def test_old_bot_dotenv_empty_values_and_unknown_names(workdir: Path) -> None:
 
     assert settings.discord_token is None
     assert settings.discord_allowed_channels == []
-    assert settings.redis_url is None and not settings.redis_configured
-    assert settings.vtt_relay_url is None and not settings.vtt_configured
+    assert settings.redis_url is None and not settings.store.redis_configured
+    assert settings.vtt_relay_url is None and not settings.vtt.configured
     assert settings.graphmcp_score_threshold == 0.68
     assert settings.litellm_api_key is None
     assert settings.ollama_base_url == "http://ollama:11434/v1"
-    assert settings.ollama_configured and settings.llm_configured
+    assert settings.llm.ollama.configured and settings.llm.configured
 
 
 def test_empty_environment_value_counts_as_unset(
@@ -238,7 +238,7 @@ def test_incomplete_backends_are_reported(workdir: Path, monkeypatch: pytest.Mon
 
     settings = load_settings()
 
-    assert not settings.llm_configured
+    assert not settings.llm.configured
     assert settings.incomplete() == [
         "LITELLM_BASE_URL is set but LITELLM_MODEL is not: set it",
         "OLLAMA_MODEL is set but OLLAMA_BASE_URL is not: set it",
@@ -273,3 +273,70 @@ def test_the_suite_ignores_a_dotenv_in_the_checkout(monkeypatch: pytest.MonkeyPa
     finally:
         if created:
             CHECKOUT_DOTENV.unlink()
+
+
+OLD_BOT_ENV = (
+    "DISCORD_TOKEN=MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.fake-token-for-tests-0123456789abcdef\n"
+    "DISCORD_CLIENT_ID=123456789012345678\n"
+    "DISCORD_ALLOWED_CHANNELS=234567890123456789,345678901234567890\n"
+    "DISCORD_ALLOWED_USERS=\n"
+    "LITELLM_BASE_URL=http://localhost:4000/v1\n"
+    "LITELLM_API_KEY=sk-your-key-here\n"
+    "LITELLM_MODEL=gpt-4o-mini\n"
+    "OLLAMA_BASE_URL=http://localhost:11434\n"
+    "GRAPHMCP_URL=http://localhost:8000/mcp\n"
+    "GRAPHMCP_SCORE_THRESHOLD=0.5\n"
+    "REDIS_URL=redis://localhost:6379/0\n"
+    "VTT_RELAY_URL=ws://localhost:30000/relay\n"
+    "DATA_DIR=./state\n"
+    "MARDONAR_MAX_TOOL_CALLS=3\n"
+    "MARDONAR_SESSION_TTL=600\n"
+    "MARDONAR_GRAPHMCP_TOOLS=recall=memory_search\n"
+)
+
+
+def test_sections_read_the_old_bots_names(workdir: Path) -> None:
+    """The old bot's `.env` reaches code through the sections, each name where it belongs."""
+    write_env(workdir, OLD_BOT_ENV)
+
+    settings = load_settings()
+
+    discord = settings.discord
+    assert discord.token is not None and discord.token.get_secret_value().endswith("abcdef")
+    assert discord.client_id == "123456789012345678" and discord.guild_id is None
+    assert discord.allowed_channels == ("234567890123456789", "345678901234567890")
+    assert discord.allowed_users == ()
+    llm = settings.llm
+    assert llm.litellm.configured and llm.litellm.model == "gpt-4o-mini"
+    assert llm.litellm.api_key is not None
+    assert llm.litellm.api_key.get_secret_value() == "sk-your-key-here"
+    assert llm.ollama.base_url == "http://localhost:11434" and not llm.ollama.configured
+    assert llm.timeout == 60.0 and llm.tool_mode == "native"
+    memory = settings.memory
+    assert memory.graphmcp_configured and memory.score_threshold == 0.5
+    assert memory.tools == {"recall": "memory_search"}
+    assert memory.ingest_stream == "raw.messages" and memory.ingest_maxlen == 10_000
+    store = settings.store
+    assert store.redis_configured and store.redis_url == "redis://localhost:6379/0"
+    assert store.data_dir == Path("state") and store.session_ttl == 600
+    assert settings.vtt.configured and settings.vtt.relay_url == "ws://localhost:30000/relay"
+    assert settings.incomplete() == ["OLLAMA_BASE_URL is set but OLLAMA_MODEL is not: set it"]
+
+
+def test_sections_are_read_only(workdir: Path) -> None:
+    import dataclasses
+
+    settings = load_settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.store.redis_url = "redis://elsewhere"  # type: ignore[misc]
+
+
+def test_turn_limits_come_from_the_settings(workdir: Path) -> None:
+    from mardonar.engine.limits import TurnLimits
+
+    write_env(workdir, "MARDONAR_CONTEXT_BUDGET=9000\nMARDONAR_MAX_TOOL_ROUNDS=2\n")
+
+    limits = TurnLimits.from_settings(load_settings())
+
+    assert limits == TurnLimits(context_budget=9000, max_tool_rounds=2, max_tool_calls=8)
+    assert TurnLimits.from_settings(Settings(_env_file=None)) == TurnLimits()

@@ -78,8 +78,9 @@ def _mcp(
     from mardonar.config import load_settings
     from mardonar.content.bundle import load_lore
     from mardonar.content.repo import find_root
-    from mardonar.errors import ConfigError, UsageError
+    from mardonar.errors import UsageError
     from mardonar.memory.sqlite import SqliteMemory
+    from mardonar.runtime import made_data_dir
 
     settings = load_settings()
     root = find_root(Path.cwd())
@@ -93,14 +94,7 @@ def _mcp(
             "port (--port 0 takes any free one) or host"
         ) from None
     try:
-        try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(
-                f"DATA_DIR={settings.data_dir}: cannot create it ({error.strerror}); point "
-                "DATA_DIR at a writable folder"
-            ) from None
-        memory = SqliteMemory(db_path(settings.data_dir))
+        memory = SqliteMemory(db_path(made_data_dir(settings.store.data_dir)))
         if root is not None:
             import asyncio
 
@@ -123,7 +117,7 @@ def _mcp(
             memory,
             sock,
             host=host,
-            tools=settings.mardonar_graphmcp_tools,
+            tools=settings.memory.tools,
             writable=writable,
             protected=protected,
             log_level=settings.log_level,

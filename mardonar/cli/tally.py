@@ -16,20 +16,20 @@ def register(app: typer.Typer) -> None:
         from mardonar.config import load_settings
         from mardonar.files import TALLY_FILE, read_tally
 
-        settings = load_settings()
-        counts = read_tally(settings.data_dir)
+        data_dir = load_settings().store.data_dir
+        counts = read_tally(data_dir)
         if as_json:
             typer.echo(json.dumps(counts, indent=2, sort_keys=True))
             return
         if not counts:
-            typer.echo(f"No runs yet ({settings.data_dir / TALLY_FILE} is empty or missing).")
+            typer.echo(f"No runs yet ({data_dir / TALLY_FILE} is empty or missing).")
             return
         from rich.console import Console
         from rich.table import Table
 
         # The file's path on a line of its own, never wrapped: as the table's title Rich
         # wrapped a long DATA_DIR across lines, so the output changed with the path's length.
-        typer.echo(f"Runs per spec, from {settings.data_dir / TALLY_FILE}:")
+        typer.echo(f"Runs per spec, from {data_dir / TALLY_FILE}:")
         table = Table()
         table.add_column("spec")
         table.add_column("runs", justify="right")

@@ -27,7 +27,7 @@ def retry(
     from mardonar.errors import UsageError
 
     settings = load_settings()
-    if settings.vtt_relay_url is None:
+    if not settings.vtt.configured:
         raise UsageError(
             "VTT_RELAY_URL is not set: set it to the Foundry relay "
             "(https://:API_KEY@relay.example.com/?clientId=...) to push pending grants"
@@ -41,7 +41,7 @@ async def _retry(settings: Settings, spec: str | None) -> int:
     from mardonar.engine.grants import retry_pending
     from mardonar.runtime import open_relay, open_store
 
-    store = open_store(settings, settings.data_dir)
+    store = open_store(settings, settings.store.data_dir)
     relay = open_relay(settings)
     assert relay is not None
     try:  # a StoreUnavailable is a UserError: main() prints its one line

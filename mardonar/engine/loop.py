@@ -37,6 +37,7 @@ from mardonar.engine.events import (
     PlayerSaid,
     Rolled,
 )
+from mardonar.engine.limits import TurnLimits
 from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
 from mardonar.engine.tools import TOOL_SPECS
@@ -118,9 +119,7 @@ class Engine:
         store: SessionStore,
         memory: Memory,
         data_dir: Path,
-        context_budget: int = 6000,
-        max_tool_rounds: int = 4,
-        max_tool_calls: int = 8,
+        limits: TurnLimits = TurnLimits(),
         subscribers: Iterable[Subscriber] = (),
         relay: ItemRelay | None = None,
     ) -> None:
@@ -129,11 +128,8 @@ class Engine:
         self.store = store
         self.memory = memory
         self.data_dir = data_dir
-        self.context_budget = context_budget
-        self.max_tool_rounds = max_tool_rounds
-        self.max_tool_calls = max_tool_calls
-        """Most tool calls run from one reply (MARDONAR_MAX_TOOL_CALLS); the next one is
-        refused, and any after it are dropped."""
+        self.limits = limits
+        """The context budget and tool-call bounds of every turn (the replay may set it)."""
         self.subscribers: list[Subscriber] = list(subscribers)
         self.relay = relay
         """Foundry VTT relay (VTT_RELAY_URL) that resolution pushes items and XP to; None
@@ -143,6 +139,20 @@ class Engine:
         self._saved: dict[str, tuple[bytes, tuple[int, Status, int]]] = {}
         """Per session, the digest of the JSON this engine last saved and the turn, status
         and rolls in it: what `_catch_up` finds when nobody else has written since."""
+
+    # The turn steps (engine/turn.py) and the TUI's context inspector read the limits here.
+
+    @property
+    def context_budget(self) -> int:
+        return self.limits.context_budget
+
+    @property
+    def max_tool_rounds(self) -> int:
+        return self.limits.max_tool_rounds
+
+    @property
+    def max_tool_calls(self) -> int:
+        return self.limits.max_tool_calls
 
     # ------------------------------------------------------------------ plumbing
 

@@ -33,7 +33,7 @@ def select_llm(
 
     if model == "offline":
         return OfflineNarrator(bundle, seed), "offline narrator (--model offline)"
-    if not settings.llm_configured:
+    if not settings.llm.configured:
         if model is not None:
             raise UsageError(
                 f"--model {model}: no LLM is configured; set LITELLM_BASE_URL and LITELLM_MODEL "
@@ -49,7 +49,7 @@ def select_llm(
     backends = configured_backends(settings, model=model)
     described = [f"{llm.label} {llm.model} at {shown_url(llm.base_url)}" for llm in backends]
     text = described[0] + (f" (fallback: {described[1]})" if len(described) > 1 else "")
-    if settings.mardonar_tool_mode == "json":
+    if settings.llm.tool_mode == "json":
         text += ", JSON tool mode"
     return FallbackChain(list(backends)), text
 
@@ -63,31 +63,33 @@ def configured_backends(
     from mardonar.llm.openai_compat import OpenAICompatLLM
 
     backends: list[OpenAICompatLLM] = []
-    limit = timeout if timeout is not None else settings.mardonar_llm_timeout
-    if settings.litellm_configured:
-        assert settings.litellm_base_url and settings.litellm_model
-        key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else None
+    wanted = settings.llm
+    litellm, ollama = wanted.litellm, wanted.ollama
+    limit = timeout if timeout is not None else wanted.timeout
+    if litellm.configured:
+        assert litellm.base_url and litellm.model
+        key = litellm.api_key.get_secret_value() if litellm.api_key else None
         backends.append(
             OpenAICompatLLM(
-                base_url=settings.litellm_base_url,
-                model=model or settings.litellm_model,
+                base_url=litellm.base_url,
+                model=model or litellm.model,
                 api_key=key,
                 label="litellm",
                 timeout=limit,
-                tool_mode=settings.mardonar_tool_mode,
+                tool_mode=wanted.tool_mode,
                 settings_prefix="LITELLM",
             )
         )
         model = None  # --model belongs to the primary
-    if settings.ollama_configured:
-        assert settings.ollama_base_url and settings.ollama_model
+    if ollama.configured:
+        assert ollama.base_url and ollama.model
         backends.append(
             OpenAICompatLLM(
-                base_url=ollama_v1(settings.ollama_base_url),
-                model=model or settings.ollama_model,
+                base_url=ollama_v1(ollama.base_url),
+                model=model or ollama.model,
                 label="ollama",
                 timeout=limit,
-                tool_mode=settings.mardonar_tool_mode,
+                tool_mode=wanted.tool_mode,
                 settings_prefix="OLLAMA",
             )
         )

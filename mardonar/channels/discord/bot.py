@@ -111,9 +111,8 @@ class MardonarBot(commands.Bot):
 
         self.settings = settings
         self.content_root = content_root
-        self.policy = AccessPolicy.of(
-            settings.discord_allowed_channels, settings.discord_allowed_users
-        )
+        access = settings.discord
+        self.policy = AccessPolicy.of(access.allowed_channels, access.allowed_users)
         self.watch_content = watch_content
         self.metrics = metrics
         self.inflight = inflight or InFlight()
@@ -187,11 +186,12 @@ class MardonarBot(commands.Bot):
     async def _open_parts(self) -> None:
         from mardonar.channels.discord.desk import Desk
         from mardonar.channels.discord.library import ContentLibrary
+        from mardonar.engine.limits import TurnLimits
         from mardonar.llm.select import select_llm
         from mardonar.runtime import open_memory, open_relay, open_store
 
         settings = self.settings
-        folder = settings.data_dir
+        folder = settings.store.data_dir
         folder.mkdir(parents=True, exist_ok=True)
         store = self._store or open_store(settings, folder)
         memory = self._memory or open_memory(settings, folder)
@@ -214,9 +214,7 @@ class MardonarBot(commands.Bot):
             data_dir=folder,
             make_llm=self._make_llm or default_llm,
             content_for=library.get,
-            context_budget=settings.mardonar_context_budget,
-            max_tool_rounds=settings.mardonar_max_tool_rounds,
-            max_tool_calls=settings.mardonar_max_tool_calls,
+            limits=TurnLimits.from_settings(settings),
             subscribers=self._engine_subscribers,
             relay=open_relay(settings),
         )

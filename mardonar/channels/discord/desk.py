@@ -23,6 +23,7 @@ from mardonar.channels.discord.links import ThreadLink, ThreadLinks
 from mardonar.channels.discord.party import party_of
 from mardonar.content.versions import SpecVersions
 from mardonar.engine.events import Notice
+from mardonar.engine.limits import TurnLimits
 from mardonar.engine.loop import Engine, PlayerLine, Subscriber
 from mardonar.engine.session import Session, Status
 from mardonar.errors import UsageError
@@ -83,9 +84,7 @@ class Desk:
         data_dir: Path,
         make_llm: MakeLLM,
         content_for: Callable[[str], Bundle],
-        context_budget: int = 6000,
-        max_tool_rounds: int = 4,
-        max_tool_calls: int = 8,
+        limits: TurnLimits = TurnLimits(),
         subscribers: Callable[[Engine], list[Subscriber]] | None = None,
         relay: ItemRelay | None = None,
     ) -> None:
@@ -94,9 +93,7 @@ class Desk:
         self.data_dir = data_dir
         self.make_llm = make_llm
         self.content_for = content_for
-        self.context_budget = context_budget
-        self.max_tool_rounds = max_tool_rounds
-        self.max_tool_calls = max_tool_calls
+        self.limits = limits
         self.subscribers = subscribers
         """Extra subscribers for each new engine (the metrics)."""
         self.relay = relay
@@ -114,9 +111,7 @@ class Desk:
             store=self.store,
             memory=self.memory,
             data_dir=self.data_dir,
-            context_budget=self.context_budget,
-            max_tool_rounds=self.max_tool_rounds,
-            max_tool_calls=self.max_tool_calls,
+            limits=self.limits,
             relay=self.relay,
         )
         if self.subscribers is not None:

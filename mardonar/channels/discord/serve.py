@@ -55,9 +55,10 @@ def checked_token(settings: Settings) -> str:
     """The bot token, or a `UsageError` (exit 2) saying what is wrong with it."""
     from mardonar.ops.doctor.discord import bot_token_problem
 
-    if settings.discord_token is None:
+    secret = settings.discord.token
+    if secret is None:
         raise UsageError(NO_TOKEN)
-    token = settings.discord_token.get_secret_value()
+    token = secret.get_secret_value()
     problem = bot_token_problem(token)
     if problem is not None:
         raise UsageError(
@@ -115,7 +116,7 @@ async def serve(
     token = checked_token(settings)
     root = content_root(cwd or Path.cwd())
     configure_logging_from(settings)
-    if not settings.discord_allowed_channels:
+    if not settings.discord.allowed_channels:
         log.warning(NO_CHANNELS)
     point_at(api_base, gateway)
     metrics = Metrics()

@@ -29,7 +29,7 @@ async def sync_commands(
     from mardonar.errors import ConfigError
 
     token = checked_token(settings)
-    guild_id = guild if guild is not None else settings.discord_guild_id
+    guild_id = guild if guild is not None else settings.discord.guild_id
     if guild_id is not None and not guild_id.strip().isdigit():
         raise UsageError(f"--guild {guild_id}: not a Discord server id (digits only)")
     point_at(api_base)
@@ -61,7 +61,7 @@ def _check_client_id(settings: Settings, bot: MardonarBot) -> None:
     (often the id of the previous bot's application)."""
     from mardonar.errors import ConfigError
 
-    configured = settings.discord_client_id
+    configured = settings.discord.client_id
     application = bot.application
     if configured is None or application is None or int(configured) == application.id:
         return

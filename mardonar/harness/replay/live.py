@@ -174,6 +174,7 @@ async def live_one(
 ) -> LiveResult:
     """Re-run one transcript's player lines against the configured model."""
     from mardonar.engine.events import EngineError, ModelReplied
+    from mardonar.engine.limits import TurnLimits
     from mardonar.llm.select import select_llm
 
     started = time.perf_counter()
@@ -217,9 +218,7 @@ async def live_one(
             llm=llm,
             listen=listen,
             notes=notes,
-            context_budget=settings.mardonar_context_budget,
-            max_tool_rounds=settings.mardonar_max_tool_rounds,
-            max_tool_calls=settings.mardonar_max_tool_calls,
+            limits=TurnLimits.from_settings(settings),
         )
     finally:
         await llm.aclose()

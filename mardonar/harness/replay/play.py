@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.engine.events import Event
+    from mardonar.engine.limits import TurnLimits
     from mardonar.harness.replay.reading import ReplayRun
     from mardonar.llm.base import LLM
 
@@ -31,19 +32,13 @@ async def play_actions(
     listen: Callable[[Event], None],
     notes: list[str],
     before_turn: Callable[[int], None] | None = None,
-    context_budget: int | None = None,
-    max_tool_rounds: int | None = None,
-    max_tool_calls: int | None = None,
+    limits: TurnLimits | None = None,
 ) -> None:
     """Play recorded actions (player turns, `/roll`s, `/end`) on a fresh engine in the
     run's folder, with `llm` as the model; every event goes to `listen`."""
     async with run.scratch.engine(bundle, llm=llm, subscribers=[listen]) as (engine, data):
-        if context_budget is not None:  # otherwise the engine's defaults, as when recorded
-            engine.context_budget = context_budget
-        if max_tool_rounds is not None:
-            engine.max_tool_rounds = max_tool_rounds
-        if max_tool_calls is not None:
-            engine.max_tool_calls = max_tool_calls
+        if limits is not None:  # otherwise the engine's defaults, as when recorded
+            engine.limits = limits
         session = await engine.start(seed=seed, transcript=data / "replayed.jsonl")
         engine.opening(session)
         for kind, turn, payload in actions:

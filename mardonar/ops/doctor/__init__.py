@@ -62,9 +62,8 @@ async def _diagnose(settings: Settings, *, timeout: float, cwd: Path) -> list[Ro
     # checks, it blocked the event loop while the others waited and inflated their
     # latencies (measured: a Redis PING reported as 184 ms, 60 ms after this change).
     _import_what_the_checks_use(settings)
-    http = (
-        _http_client(timeout) if settings.graphmcp_configured or settings.vtt_configured else None
-    )
+    over_http = settings.memory.graphmcp_configured or settings.vtt.configured
+    http = _http_client(timeout) if over_http else None
     try:
         sections: list[Awaitable[list[Row]]] = [
             ready(settings_rows(cwd)),
@@ -90,15 +89,16 @@ def _import_what_the_checks_use(settings: Settings) -> None:
     import importlib
 
     modules: list[str] = []
-    if settings.llm_configured:
+    graphmcp, vtt = settings.memory.graphmcp_configured, settings.vtt.configured
+    if settings.llm.configured:
         modules.append("mardonar.llm.openai_compat")  # openai: ~0.3 s
-    if settings.redis_configured:
+    if settings.store.redis_configured:
         modules += ["redis.asyncio", "redis.asyncio.retry", "redis.backoff", "redis.exceptions"]
-    if settings.graphmcp_configured:
+    if graphmcp:
         modules += ["mardonar.memory.graphmcp", "mcp", "mcp.client.streamable_http", "httpx2"]
-    if settings.vtt_configured:
+    if vtt:
         modules.append("mardonar.vtt.foundry")
-    if settings.graphmcp_configured or settings.vtt_configured:
+    if graphmcp or vtt:
         modules.append("httpx")
     for name in modules:
         importlib.import_module(name)

@@ -11,11 +11,13 @@ from mardonar.ops.doctor.rows import Row
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
+    from mardonar.config.sections import DiscordSettings
 
 
 def discord_rows(settings: Settings) -> list[Row]:
     """The token's shape (no network: logging in is `serve discord`'s job) and the lists."""
-    if settings.discord_token is None:
+    discord = settings.discord
+    if discord.token is None:
         return [
             Row(
                 "Discord",
@@ -25,7 +27,7 @@ def discord_rows(settings: Settings) -> list[Row]:
             )
         ]
     rows: list[Row] = []
-    problem = bot_token_problem(settings.discord_token.get_secret_value())
+    problem = bot_token_problem(discord.token.get_secret_value())
     if problem is None:
         rows.append(Row("Discord", "token", "ok", "set, and shaped like a bot token"))
     else:
@@ -39,9 +41,9 @@ def discord_rows(settings: Settings) -> list[Row]:
                 "Token) into DISCORD_TOKEN",
             )
         )
-    channels = settings.discord_allowed_channels
+    channels = discord.allowed_channels
     if channels:
-        users = settings.discord_allowed_users
+        users = discord.allowed_users
         who = f"{len(users)} allowed user(s)" if users else "everyone in them"
         rows.append(Row("Discord", "allowed channels", "ok", f"{len(channels)} channel(s); {who}"))
     else:
@@ -55,16 +57,16 @@ def discord_rows(settings: Settings) -> list[Row]:
             )
         )
     if problem is None:
-        rows.append(_client_id_row(settings))
+        rows.append(_client_id_row(discord))
     return rows
 
 
-def _client_id_row(settings: Settings) -> Row:
+def _client_id_row(discord: DiscordSettings) -> Row:
     """`discord sync` registers the commands under the token's own application; a set
     DISCORD_CLIENT_ID must be that one (it is refused otherwise), so say so before go-live."""
-    assert settings.discord_token is not None
-    application = token_bot_id(settings.discord_token.get_secret_value())
-    configured = settings.discord_client_id
+    assert discord.token is not None
+    application = token_bot_id(discord.token.get_secret_value())
+    configured = discord.client_id
     if configured is None:
         return Row(
             "Discord", "client id", "ok", f"not set: the token's application {application} is used"

@@ -9,6 +9,7 @@ from mardonar.ops.doctor.rows import Row, Status, guarded, ready
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
+    from mardonar.config.sections import Backend
     from mardonar.llm.openai_compat import OpenAICompatLLM
 
 PRIMARY = "LLM primary (LiteLLM)"
@@ -19,11 +20,10 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
     """LiteLLM then Ollama: probed when configured, ✗ when half-configured, else a note."""
     from mardonar.llm.select import configured_backends
 
-    primary_half = _half_configured(
-        "LITELLM", settings.litellm_base_url, settings.litellm_model
-    ) or _key_without_url(settings)
-    fallback_half = _half_configured("OLLAMA", settings.ollama_base_url, settings.ollama_model)
-    if not (settings.llm_configured or primary_half or fallback_half):
+    wanted = settings.llm
+    primary_half = _half_configured(wanted.litellm) or _key_without_url(wanted.litellm)
+    fallback_half = _half_configured(wanted.ollama)
+    if not (wanted.configured or primary_half or fallback_half):
         return [
             ready(
                 [
@@ -70,8 +70,9 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
     return sections
 
 
-def _half_configured(prefix: str, url: str | None, model: str | None) -> Row | None:
+def _half_configured(backend: Backend) -> Row | None:
     """The rows behind `Settings.incomplete()`: a base URL without a model, or the reverse."""
+    prefix, url, model = backend.prefix, backend.base_url, backend.model
     part = PRIMARY if prefix == "LITELLM" else FALLBACK
     if url and not model:
         return Row(
@@ -92,8 +93,8 @@ def _half_configured(prefix: str, url: str | None, model: str | None) -> Row | N
     return None
 
 
-def _key_without_url(settings: Settings) -> Row | None:
-    if settings.litellm_api_key is None or settings.litellm_base_url:
+def _key_without_url(litellm: Backend) -> Row | None:
+    if litellm.api_key is None or litellm.base_url:
         return None
     return Row(
         PRIMARY,

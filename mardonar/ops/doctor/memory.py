@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING
 
 from mardonar.netreason import connect_reason
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 def memory_section(
     settings: Settings, timeout: float, http: httpx.AsyncClient | None
 ) -> Awaitable[list[Row]]:
-    if settings.graphmcp_url is None:
+    memory = settings.memory
+    if memory.graphmcp_url is None:
         return ready(
             [
                 Row(
@@ -31,13 +32,15 @@ def memory_section(
             ]
         )
     fix = "start GraphMCP or fix GRAPHMCP_URL (leave it empty for the embedded search)"
-    check = _graphmcp_tools(settings.graphmcp_url, settings.mardonar_graphmcp_tools, timeout, fix)
+    check = _graphmcp_tools(memory.graphmcp_url, memory.tools, timeout, fix)
     return guarded(
         check, part="Memory", name="GraphMCP", timeout=timeout, limit=timeout + 1, fix=fix
     )
 
 
-async def _graphmcp_tools(url: str, renamed: dict[str, str], timeout: float, fix: str) -> list[Row]:
+async def _graphmcp_tools(
+    url: str, renamed: Mapping[str, str], timeout: float, fix: str
+) -> list[Row]:
     """A real MCP initialize and tools/list: ✓ when every tool Mardonar calls is offered."""
     from mardonar.memory.graphmcp import (
         OPTIONAL_ROLES,

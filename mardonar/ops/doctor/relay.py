@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 def relay_section(
     settings: Settings, timeout: float, http: httpx.AsyncClient | None
 ) -> Awaitable[list[Row]]:
-    if settings.vtt_relay_url is None:
+    url = settings.vtt.relay_url
+    if url is None:
         return ready(
             [
                 Row(
@@ -35,7 +36,6 @@ def relay_section(
         )
     assert http is not None
     fix = "start the relay or fix VTT_RELAY_URL (leave it empty to record items, not push them)"
-    url = settings.vtt_relay_url
 
     async def reachable_then_world() -> list[Row]:
         rows = await http_reachable("Foundry relay", "reachable", url, http, timeout, fix)

@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 def storage_section(settings: Settings, timeout: float) -> Awaitable[list[Row]]:
     """Redis when REDIS_URL is set (plus DATA_DIR, which still holds tally and summaries);
     otherwise the embedded SQLite database under DATA_DIR."""
-    need_fts5 = not settings.graphmcp_configured  # embedded memory search uses FTS5
-    if settings.redis_url is None:
-        return ready([data_dir_row(settings.data_dir, "embedded SQLite", need_fts5, embedded=True)])
-    data = data_dir_row(settings.data_dir, "DATA_DIR", need_fts5)
+    need_fts5 = not settings.memory.graphmcp_configured  # embedded memory search uses FTS5
+    store = settings.store
+    if store.redis_url is None:
+        return ready([data_dir_row(store.data_dir, "embedded SQLite", need_fts5, embedded=True)])
+    data = data_dir_row(store.data_dir, "DATA_DIR", need_fts5)
     try:
-        client = redis_client(settings.redis_url, timeout=timeout, retries=0)
+        client = redis_client(store.redis_url, timeout=timeout, retries=0)
     except ValueError as error:  # the scheme was checked when loading; the rest was not
         bad = Row(
             "Storage",
@@ -41,8 +42,8 @@ def storage_section(settings: Settings, timeout: float) -> Awaitable[list[Row]]:
             "set REDIS_URL to a URL such as redis://localhost:6379/0",
         )
         return ready([bad, data])
-    shown = shown_url(settings.redis_url)
-    has_password = bool(urlsplit(settings.redis_url).password)
+    shown = shown_url(store.redis_url)
+    has_password = bool(urlsplit(store.redis_url).password)
 
     async def both() -> list[Row]:
         redis_rows = await guarded(

@@ -53,10 +53,10 @@ class Line:
 class PlayCog(commands.Cog):
     def __init__(self, bot: MardonarBot) -> None:
         self.bot = bot
-        settings = bot.settings
-        self.limiter = RateLimiter(settings.mardonar_rate_limit)
+        pace = bot.settings.discord
+        self.limiter = RateLimiter(pace.rate_limit)
         self.batcher: Batcher[int, Line] = Batcher(
-            settings.mardonar_batch_window, self._play, max_items=MAX_LINES_PER_TURN
+            pace.batch_window, self._play, max_items=MAX_LINES_PER_TURN
         )
         self._reminded: set[tuple[int, int]] = set()
 

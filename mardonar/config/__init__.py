@@ -3,7 +3,9 @@
 The names match the previous bot's `.env`, so an operator can point Mardonar at the file
 they already have. The environment wins over `.env`; an empty value (`REDIS_URL=`, common in
 the old file) counts as unset. Every attribute is the environment name in lower case
-(`LITELLM_MODEL` → `settings.litellm_model`).
+(`LITELLM_MODEL` → `settings.litellm_model`). Code reads them through typed, frozen sections
+grouped by who reads them (`settings.llm.litellm.model`, `settings.store.redis_url`): views
+built from the flat fields, so the names and their parsing stay the old bot's.
 
 Importing pydantic-settings costs about 0.25 s, so only commands that need settings import
 this module, inside their body; `mardonar --help` never does (tests/test_import_hygiene.py).
@@ -20,6 +22,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from mardonar.config.sections import (
+    Backend,
+    DiscordSettings,
+    LlmSettings,
+    MemorySettings,
+    StoreSettings,
+    ToolMode,
+    VttSettings,
+)
 from mardonar.errors import ConfigError
 from mardonar.urls import redact_url
 
@@ -146,7 +157,7 @@ class Settings(BaseSettings):
     and any after it are dropped, so one reply cannot run hundreds of checks or rolls."""
     mardonar_llm_timeout: float = Field(default=60.0, ge=1, le=3600)
     """Seconds to wait for one LLM call before it counts as failed (then retry/fallback)."""
-    mardonar_tool_mode: Literal["native", "json"] = "native"
+    mardonar_tool_mode: ToolMode = "native"
     """How tools reach the model: native tool calls, or a prompt-only JSON protocol for
     servers without tool support (small local models behind llama.cpp, older Ollama)."""
     mardonar_session_ttl: int = Field(default=43_200, ge=60, le=30 * 86_400)
@@ -267,42 +278,60 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    # ------------------------------------------------------------------ sections
+
+    @property
+    def llm(self) -> LlmSettings:
+        """The LLM backends: LITELLM_*, OLLAMA_*, MARDONAR_LLM_TIMEOUT, MARDONAR_TOOL_MODE."""
+        return LlmSettings(
+            litellm=Backend(
+                "LITELLM", self.litellm_base_url, self.litellm_model, self.litellm_api_key
+            ),
+            ollama=Backend("OLLAMA", self.ollama_base_url, self.ollama_model),
+            timeout=self.mardonar_llm_timeout,
+            tool_mode=self.mardonar_tool_mode,
+        )
+
+    @property
+    def discord(self) -> DiscordSettings:
+        """The bot: DISCORD_*, MARDONAR_BATCH_WINDOW, MARDONAR_RATE_LIMIT."""
+        return DiscordSettings(
+            token=self.discord_token,
+            client_id=self.discord_client_id,
+            guild_id=self.discord_guild_id,
+            allowed_channels=tuple(self.discord_allowed_channels),
+            allowed_users=tuple(self.discord_allowed_users),
+            batch_window=self.mardonar_batch_window,
+            rate_limit=self.mardonar_rate_limit,
+        )
+
+    @property
+    def memory(self) -> MemorySettings:
+        """GRAPHMCP_*, MARDONAR_GRAPHMCP_TOOLS, MARDONAR_INGEST_MAXLEN."""
+        return MemorySettings(
+            graphmcp_url=self.graphmcp_url,
+            score_threshold=self.graphmcp_score_threshold,
+            tools=dict(self.mardonar_graphmcp_tools),
+            ingest_stream=self.graphmcp_ingest_stream,
+            ingest_maxlen=self.mardonar_ingest_maxlen,
+        )
+
+    @property
+    def store(self) -> StoreSettings:
+        """REDIS_URL, DATA_DIR, MARDONAR_SESSION_TTL, MARDONAR_TURN_LOCK_TIMEOUT."""
+        return StoreSettings(
+            redis_url=self.redis_url,
+            data_dir=self.data_dir,
+            session_ttl=self.mardonar_session_ttl,
+            turn_lock_timeout=self.mardonar_turn_lock_timeout,
+        )
+
+    @property
+    def vtt(self) -> VttSettings:
+        """VTT_RELAY_URL."""
+        return VttSettings(relay_url=self.vtt_relay_url)
+
     # ------------------------------------------------------------------ derived
-
-    @property
-    def litellm_configured(self) -> bool:
-        """The preferred backend has what it needs: a base URL and a model name."""
-        return bool(self.litellm_base_url and self.litellm_model)
-
-    @property
-    def ollama_configured(self) -> bool:
-        """The fallback backend has what it needs: a base URL and a model name."""
-        return bool(self.ollama_base_url and self.ollama_model)
-
-    @property
-    def llm_configured(self) -> bool:
-        """Any LLM backend is configured; without one, play uses the offline narrator."""
-        return self.litellm_configured or self.ollama_configured
-
-    @property
-    def discord_configured(self) -> bool:
-        """A bot token is set, so `mardonar serve discord` can log in."""
-        return self.discord_token is not None
-
-    @property
-    def redis_configured(self) -> bool:
-        """Sessions and registries go to Redis rather than the embedded SQLite store."""
-        return self.redis_url is not None
-
-    @property
-    def graphmcp_configured(self) -> bool:
-        """NPC memory and lore search go to GraphMCP rather than embedded SQLite search."""
-        return self.graphmcp_url is not None
-
-    @property
-    def vtt_configured(self) -> bool:
-        """Granted items are pushed to Foundry VTT through the relay."""
-        return self.vtt_relay_url is not None
 
     @property
     def debug(self) -> bool:
@@ -316,12 +345,12 @@ class Settings(BaseSettings):
         one (or the offline narrator), but the operator almost certainly meant otherwise.
         """
         problems: list[str] = []
-        for prefix in ("LITELLM", "OLLAMA"):
-            url = getattr(self, f"{prefix.lower()}_base_url")
-            model = getattr(self, f"{prefix.lower()}_model")
-            if url and not model:
+        llm = self.llm
+        for backend in (llm.litellm, llm.ollama):
+            prefix = backend.prefix
+            if backend.base_url and not backend.model:
                 problems.append(f"{prefix}_BASE_URL is set but {prefix}_MODEL is not: set it")
-            elif model and not url:
+            elif backend.model and not backend.base_url:
                 problems.append(f"{prefix}_MODEL is set but {prefix}_BASE_URL is not: set it")
         if self.litellm_api_key is not None and not self.litellm_base_url:
             problems.append("LITELLM_API_KEY is set but LITELLM_BASE_URL is not: set it")
@@ -413,22 +442,29 @@ def _show(value: Any, field: str) -> str:
     return repr(text)  # repr escapes newlines, so the message stays one line
 
 
+_PHRASES: dict[str, str] = {
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+    "int_parsing": "is not a whole number",
+    "int_type": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "finite_number": "is not a finite number",
+}
+"""Pydantic's error types that always read the same, whatever the value."""
+
+
 def _problem(item: Any) -> str:
     """What is wrong, in words: pydantic's error type → a short phrase."""
     kind = item["type"]
     ctx = item.get("ctx") or {}
-    if kind in ("float_parsing", "float_type"):
-        return "is not a number"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "is not a whole number"
+    if kind in _PHRASES:
+        return _PHRASES[kind]
     if kind in ("greater_than_equal", "greater_than"):
         return f"is below {ctx.get('ge', ctx.get('gt')):g}"
     if kind in ("less_than_equal", "less_than"):
         return f"is above {ctx.get('le', ctx.get('lt')):g}"
     if kind == "literal_error":
         return f"is not one of {ctx.get('expected', 'the allowed values')}"
-    if kind == "finite_number":
-        return "is not a finite number"
     if kind == "value_error":
         return str(ctx.get("error", item["msg"]))
     return str(item["msg"]).splitlines()[0].lower()
