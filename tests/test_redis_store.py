@@ -941,7 +941,7 @@ def test_a_live_holders_lock_is_never_taken_over(redis_server: str) -> None:
                                   capture_output=True, text=True, check=True)  # fmt: skip
             from dataclasses import replace
 
-            from mardonar.store.redis import Holder
+            from mardonar.store.redis_lock import Holder
 
             dead = replace(Holder.here(), pid=int(gone.stdout), started="1")
             await with_client(
