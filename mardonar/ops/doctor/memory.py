@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from mardonar.netreason import connect_reason
-from mardonar.ops.doctor.rows import Row, guarded, ready
+from mardonar.ops.doctor.rows import Row, guarded, not_configured
 from mardonar.urls import shown_url
 
 if TYPE_CHECKING:
@@ -19,16 +19,10 @@ def memory_section(
     settings: Settings, timeout: float, http: httpx.AsyncClient | None
 ) -> Awaitable[list[Row]]:
     if settings.graphmcp_url is None:
-        return ready(
-            [
-                Row(
-                    "Memory",
-                    "GraphMCP",
-                    "ok",
-                    "not configured: NPC memory and lore search use the embedded SQLite "
-                    "database (FTS5)",
-                )
-            ]
+        return not_configured(
+            "Memory",
+            "GraphMCP",
+            "NPC memory and lore search use the embedded SQLite database (FTS5)",
         )
     fix = "start GraphMCP or fix GRAPHMCP_URL (leave it empty for the embedded search)"
     check = _graphmcp_tools(settings.graphmcp_url, settings.mardonar_graphmcp_tools, timeout, fix)
