@@ -45,7 +45,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("llm", "memory", "vtt"),
     ("content", "store"),
     ("config", "files"),
-    ("errors", "safetext", "wording", "urls", "netreason", "__init__"),
+    ("errors", "safetext", "wording", "urls", "netreason", "lazy", "__init__"),
 )
 """Top to bottom. One line a layer; the concerns of a line sit side by side."""
 
