@@ -171,6 +171,15 @@ def test_every_concern_has_a_layer() -> None:
     assert not placed - concerns, f"LAYERS names what is not there: {sorted(placed - concerns)}"
 
 
+def test_the_architecture_doc_shows_these_layers() -> None:
+    """docs/architecture.md draws LAYERS, line for line, in its "Layers" section."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = doc.split("### Layers", 1)[1].split("```", 2)[1]
+    names = {name for layer in LAYERS for name in layer}
+    drawn = [tuple(w for w in line.split() if w in names) for line in block.splitlines()]
+    assert [layer for layer in drawn if layer] == list(LAYERS)
+
+
 def test_no_module_imports_a_layer_above_its_own() -> None:
     broken = []
     seen_known = set()
