@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+import typer
 
 
 class TextOrJson(StrEnum):
@@ -18,3 +21,14 @@ class ReportFormat(StrEnum):
     text = "text"
     json = "json"
     github = "github"
+
+
+def targets_argument(help: str) -> Any:
+    """The optional `PATH...` of lint, test and explore: none given means the current
+    repository's own files, which `help` names."""
+    return typer.Argument(None, help=help, show_default=False)
+
+
+def format_option(default: StrEnum) -> Any:
+    """`--format` of the commands whose report has one plain meaning per format."""
+    return typer.Option(default, "--format", help="Output format.")

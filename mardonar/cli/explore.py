@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from mardonar.cli._common import TextOrJson
+from mardonar.cli._common import TextOrJson, format_option, targets_argument
 
 
 def register(app: typer.Typer) -> None:
     @app.command("explore")
     def explore(
-        specs: list[str] | None = typer.Argument(
-            None,
-            help="Spec ids, spec files or folders of specs (*.test.yaml are skipped; default: "
-            "every spec in specs/ of the current repository).",
-            show_default=False,
+        specs: list[str] | None = targets_argument(
+            "Spec ids, spec files or folders of specs (*.test.yaml are skipped; default: "
+            "every spec in specs/ of the current repository)."
         ),
         runs: int = typer.Option(200, "--runs", min=1, help="Playthroughs per spec."),
         seed: int = typer.Option(0, "--seed", help="Base seed; run i uses Random(f'{seed}:{i}')."),
@@ -24,7 +22,7 @@ def register(app: typer.Typer) -> None:
             min=1,
             help="End a run unresolved after this many turns (when below the spec's max_turns).",
         ),
-        output: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),
+        output: TextOrJson = format_option(TextOrJson.text),
     ) -> None:
         """Play SPEC many times with the offline narrator; report unreachable outcomes,
         untriggered checks, dead ends and engine errors (exit 1 on unreachable or errors)."""

@@ -6,19 +6,17 @@ from pathlib import Path
 
 import typer
 
-from mardonar.cli._common import ReportFormat
+from mardonar.cli._common import ReportFormat, format_option, targets_argument
 
 
 def register(app: typer.Typer) -> None:
     @app.command("lint")
     def lint(
-        paths: list[Path] | None = typer.Argument(
-            None,
-            help="Files or folders to check (default: specs/ persona.yaml party.yaml lore/ of "
-            "the current repository).",
-            show_default=False,
+        paths: list[Path] | None = targets_argument(
+            "Files or folders to check (default: specs/ persona.yaml party.yaml lore/ of "
+            "the current repository)."
         ),
-        output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
+        output: ReportFormat = format_option(ReportFormat.text),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
         prompt_budget: int = typer.Option(
             2500,

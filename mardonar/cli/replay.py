@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mardonar.cli._common import ReportFormat
+from mardonar.cli._common import ReportFormat, format_option
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
             help="Transcripts (*.jsonl) or folders holding them (walked).",
             show_default=False,
         ),
-        output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
+        output: ReportFormat = format_option(ReportFormat.text),
         live: bool = typer.Option(
             False,
             "--live",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mardonar.cli._common import TextOrJson
+from mardonar.cli._common import TextOrJson, format_option, targets_argument
 
 
 class GmModel(StrEnum):
@@ -17,13 +17,11 @@ class GmModel(StrEnum):
 def register(app: typer.Typer) -> None:
     @app.command("test")
     def _test(
-        paths: list[Path] | None = typer.Argument(
-            None,
-            help="Test plans or folders holding them (default: every specs/*.test.yaml of the "
-            "current repository).",
-            show_default=False,
+        paths: list[Path] | None = targets_argument(
+            "Test plans or folders holding them (default: every specs/*.test.yaml of the "
+            "current repository)."
         ),
-        output: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),
+        output: TextOrJson = format_option(TextOrJson.text),
         keyword: str | None = typer.Option(
             None,
             "-k",

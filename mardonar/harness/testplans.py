@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mardonar.content.lint.rules import PLAN_COMMANDS
+from mardonar.content.commands import DEFAULT_ROLL, PLAN_COMMANDS, not_in_plans, parse_command
 from mardonar.content.models import CheckExpectation, TestCase, TestPlan
 from mardonar.content.repo import SPECS_DIR, find_root, require_inside
 from mardonar.errors import UsageError
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 PLAN_SUFFIXES = (".test.yaml", ".test.yml")
-SUPPORTED_COMMANDS = PLAN_COMMANDS
 
 MakeLLM = Callable[["Bundle", int], "LLM"]
 """Builds the model for one case from the bundle and the case's seed."""
@@ -228,20 +227,18 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
                 engine.opening(session)
                 for number, line in enumerate(case.lines, start=1):
                     if line.startswith("/"):
-                        name, _, rest = line.partition(" ")
-                        name = name.lower()
+                        command = parse_command(line)
+                        name = command.name
                         if name == "/as":
-                            speaker = who(rest)
-                        elif name not in SUPPORTED_COMMANDS:
-                            raise CaseError(
-                                f"line {number}: {name} is not supported in a test plan "
-                                f"(supported: {', '.join(SUPPORTED_COMMANDS)})"
-                            )
+                            speaker = who(command.text)
+                        elif name not in PLAN_COMMANDS:
+                            raise CaseError(f"line {number}: {not_in_plans(name)}")
                         elif session.status is not Status.active:
                             break
                         elif name == "/roll":
+                            expression = command.arg or DEFAULT_ROLL
                             try:
-                                await engine.player_roll(session, speaker, rest.strip() or "d20")
+                                await engine.player_roll(session, speaker, expression)
                             except DiceError as error:  # lint says so first; a case fails here
                                 raise CaseError(f"line {number}: {line}: {error}") from None
                         else:

@@ -7,8 +7,9 @@ used (`SqliteMemory` and `GraphMcpMemory` are loaded on first attribute access, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mardonar.lazy import lazy_names
 from mardonar.memory.base import MAX_FACT_CHARS, MEMORY_KINDS, LoreHit, Memory, MemoryHit
 
 if TYPE_CHECKING:
@@ -26,13 +27,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SqliteMemory":
-        from mardonar.memory.sqlite import SqliteMemory
-
-        return SqliteMemory
-    if name == "GraphMcpMemory":
-        from mardonar.memory.graphmcp import GraphMcpMemory
-
-        return GraphMcpMemory
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(
+    __name__,
+    {"SqliteMemory": "mardonar.memory.sqlite", "GraphMcpMemory": "mardonar.memory.graphmcp"},
+)

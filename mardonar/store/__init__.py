@@ -7,8 +7,9 @@ is used (`SqliteStore` and `RedisStore` are loaded on first attribute access, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mardonar.lazy import lazy_names
 from mardonar.store.base import (
     SessionStore,
     StoredSession,
@@ -32,13 +33,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SqliteStore":
-        from mardonar.store.sqlite import SqliteStore
-
-        return SqliteStore
-    if name == "RedisStore":
-        from mardonar.store.redis import RedisStore
-
-        return RedisStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(
+    __name__, {"SqliteStore": "mardonar.store.sqlite", "RedisStore": "mardonar.store.redis"}
+)

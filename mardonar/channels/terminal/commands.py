@@ -1,19 +1,21 @@
-"""The slash-command grammar both terminal front ends read (the plain REPL and the TUI).
+"""The terminal's words for the slash commands (the plain REPL and the TUI).
 
-What the commands are, how a line splits into a command and its argument, the help text and
-the words for a line that is not a command or names nobody: the REPL and the TUI differ only
-in what they do with a command (print at once, or start a worker), so those live with them.
+The help text, the usage of `/as`, and the words for a line that is not a command or names
+nobody. The grammar itself (what the commands are, how a line splits into a command and its
+argument) is `content/commands.py`, which `mardonar test` reads too; the REPL and the TUI
+differ only in what they do with a command (print at once, or start a worker), so that
+lives with them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from mardonar.content.commands import COMMANDS
 
 if TYPE_CHECKING:
     from mardonar.content.models import Character, Party
 
-COMMANDS = ("/as", "/roll", "/status", "/end", "/help", "/quit")
 HELP = """\
 Type what your character says or does; one line is one message.
   /as NAME      speak as another party member (player id or character name)
@@ -22,29 +24,7 @@ Type what your character says or does; one line is one message.
   /end          end the encounter now, unresolved (a summary is still written)
   /help         this help
   /quit         leave; the session stays resumable with --resume"""
-DEFAULT_ROLL = "d20"
-"""What a bare `/roll` throws."""
 AS_USAGE = "usage: /as NAME"
-
-
-@dataclass(frozen=True)
-class Command:
-    """One `/command` line, split at its first space."""
-
-    name: str
-    """The command word, lower-cased: `/ROLL` is `/roll`."""
-    text: str
-    """Everything after the first space, as typed."""
-
-    @property
-    def arg(self) -> str:
-        return self.text.strip()
-
-
-def parse_command(line: str) -> Command:
-    """Split a line that starts with `/` into its command and argument."""
-    name, _, text = line.partition(" ")
-    return Command(name.lower(), text)
 
 
 def unknown_command(name: str) -> str:

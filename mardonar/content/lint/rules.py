@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from mardonar.content.commands import DEFAULT_ROLL, PLAN_COMMANDS, not_in_plans, parse_command
 from mardonar.content.lint.findings import Finding, finding
 from mardonar.content.lint.schema_errors import describe, suggest, validation_findings
 from mardonar.content.models import (
@@ -407,10 +408,6 @@ def lint_lore(text: str, file: str, stem: str) -> FileResult:
 # --------------------------------------------------------------------------- test plans
 
 
-PLAN_COMMANDS = ("/as", "/roll", "/end")
-"""The commands a test plan's line may start with (`mardonar test` plays them)."""
-
-
 def lint_test_plan(located: Located, file: str) -> FileResult:
     """Schema findings and the commands of each line now; references are checked once every
     spec of the run is known."""
@@ -429,17 +426,14 @@ def _plan_commands(located: Located, file: str) -> list[Finding]:
         for number, line in _strs(case.get("lines")):
             if not line.startswith("/"):
                 continue
-            name, _, rest = line.partition(" ")
+            command = parse_command(line)
             where = ("cases", index, "lines", number)
             problem = None
-            if name.lower() not in PLAN_COMMANDS:
-                problem = (
-                    f"{name} is not supported in a test plan (supported: "
-                    f"{', '.join(PLAN_COMMANDS)})"
-                )
-            elif name.lower() == "/roll":
+            if command.name not in PLAN_COMMANDS:
+                problem = not_in_plans(command.typed)
+            elif command.name == "/roll":
                 try:
-                    parse_dice(rest.strip() or "d20")
+                    parse_dice(command.arg or DEFAULT_ROLL)
                 except DiceError as error:
                     problem = str(error)
             if problem is not None:

@@ -34,7 +34,7 @@ from mardonar.harness.replay.reading import (
     load_header,
     replay_run,
 )
-from mardonar.harness.replay.render import json_safe
+from mardonar.harness.replay.render import counts, counts_json, counts_line
 from mardonar.harness.replay.results import display_path
 from mardonar.safetext import visible
 from mardonar.transcript import event_record
@@ -269,11 +269,12 @@ async def live_replay_all(
 # --------------------------------------------------------------------------- rendering
 
 
+def _live_counts(results: Sequence[LiveResult]) -> dict[str, int]:
+    return counts(results, ("agree", "differ"), lambda r: r.agree)
+
+
 def live_summary(results: Sequence[LiveResult]) -> str:
-    same = sum(1 for r in results if r.agree)
-    bad = sum(1 for r in results if r.unreadable)
-    line = f"{same} agree, {len(results) - same - bad} differ"
-    return line + (f", {bad} unreadable" if bad else "")
+    return counts_line(_live_counts(results))
 
 
 def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> None:
@@ -310,13 +311,4 @@ def print_live_text(results: Sequence[LiveResult], width: int | None = None) -> 
 
 
 def render_live_json(results: Sequence[LiveResult]) -> str:
-    same = sum(1 for r in results if r.agree)
-    bad = sum(1 for r in results if r.unreadable)
-    return json_safe(
-        {
-            "agree": same,
-            "differ": len(results) - same - bad,
-            "unreadable": bad,
-            "transcripts": [r.to_dict() for r in results],
-        }
-    )
+    return counts_json(results, _live_counts(results))

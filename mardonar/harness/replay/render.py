@@ -5,8 +5,8 @@ never obeyed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from mardonar import safetext
 from mardonar.harness.replay.results import ReplayResult
@@ -54,24 +54,49 @@ def unreadable_lines(messages: Iterable[str | None]) -> list[str]:
     return [f"mardonar: {visible(message)}" for message in messages if message]
 
 
-def summary(results: Sequence[ReplayResult]) -> str:
-    same = sum(1 for r in results if r.identical)
+class Reported(Protocol):
+    """One transcript's result, of strict replay (`ReplayResult`) or `--live` (`LiveResult`)."""
+
+    @property
+    def unreadable(self) -> str | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Reported)
+
+
+def counts(
+    results: Sequence[R], words: tuple[str, str], same: Callable[[R], bool]
+) -> dict[str, int]:
+    """How many transcripts replayed the `same`, how many not, and how many could not be
+    read, under the report's own `words` for the first two ("identical", "diverged")."""
+    agreed = sum(1 for r in results if same(r))
     bad = sum(1 for r in results if r.unreadable)
-    line = f"{same} identical, {len(results) - same - bad} diverged"
-    return line + (f", {bad} unreadable" if bad else "")
+    return {words[0]: agreed, words[1]: len(results) - agreed - bad, "unreadable": bad}
+
+
+def counts_line(counted: dict[str, int]) -> str:
+    """`3 identical, 1 diverged` (`, 1 unreadable` only when one was)."""
+    (same_word, same), (differ_word, differ), (_, bad) = counted.items()
+    return f"{same} {same_word}, {differ} {differ_word}" + (f", {bad} unreadable" if bad else "")
+
+
+def counts_json(results: Sequence[Reported], counted: dict[str, int]) -> str:
+    """The counts, then every transcript's result."""
+    return json_safe({**counted, "transcripts": [r.to_dict() for r in results]})
+
+
+def _strict(results: Sequence[ReplayResult]) -> dict[str, int]:
+    return counts(results, ("identical", "diverged"), lambda r: r.identical)
+
+
+def summary(results: Sequence[ReplayResult]) -> str:
+    return counts_line(_strict(results))
 
 
 def render_json(results: Sequence[ReplayResult]) -> str:
-    same = sum(1 for r in results if r.identical)
-    bad = sum(1 for r in results if r.unreadable)
-    return json_safe(
-        {
-            "identical": same,
-            "diverged": len(results) - same - bad,
-            "unreadable": bad,
-            "transcripts": [r.to_dict() for r in results],
-        }
-    )
+    return counts_json(results, _strict(results))
 
 
 def json_safe(document: Any) -> str:

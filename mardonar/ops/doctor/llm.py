@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from mardonar.ops.doctor.rows import Row, Status, guarded, ready
+from mardonar.ops.doctor.rows import Row, Status, guarded, not_configured, ready
 
 if TYPE_CHECKING:
     from mardonar.config import Settings
@@ -40,33 +40,17 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
 
     sections: list[Awaitable[list[Row]]] = []
     backends = {llm.label: llm for llm in configured_backends(settings, timeout=timeout)}
-    if "litellm" in backends:
-        sections.append(llm_probe(PRIMARY, backends["litellm"], timeout=timeout))
-    elif primary_half:
-        sections.append(ready([primary_half]))
-    else:
-        sections.append(
-            ready([Row(PRIMARY, "configuration", "skip", "not configured: Ollama plays alone")])
-        )
-
-    if "ollama" in backends:
-        sections.append(llm_probe(FALLBACK, backends["ollama"], timeout=timeout))
-    elif fallback_half:
-        sections.append(ready([fallback_half]))
-    else:
-        sections.append(
-            ready(
-                [
-                    Row(
-                        FALLBACK,
-                        "configuration",
-                        "skip",
-                        "not configured: when the primary fails, the persona's fallback "
-                        "lines are said",
-                    )
-                ]
-            )
-        )
+    alone = "when the primary fails, the persona's fallback lines are said"
+    for label, part, half, instead in (
+        ("litellm", PRIMARY, primary_half, "Ollama plays alone"),
+        ("ollama", FALLBACK, fallback_half, alone),
+    ):
+        if label in backends:
+            sections.append(llm_probe(part, backends[label], timeout=timeout))
+        elif half:
+            sections.append(ready([half]))
+        else:
+            sections.append(not_configured(part, "configuration", instead, "skip"))
     return sections
 
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING
 
 from mardonar.netreason import connect_reason
-from mardonar.ops.doctor.rows import Row, guarded, ready
+from mardonar.ops.doctor.rows import Row, guarded, not_configured
 from mardonar.urls import shown_url
 
 if TYPE_CHECKING:
@@ -20,16 +20,10 @@ def memory_section(
 ) -> Awaitable[list[Row]]:
     memory = settings.memory
     if memory.graphmcp_url is None:
-        return ready(
-            [
-                Row(
-                    "Memory",
-                    "GraphMCP",
-                    "ok",
-                    "not configured: NPC memory and lore search use the embedded SQLite "
-                    "database (FTS5)",
-                )
-            ]
+        return not_configured(
+            "Memory",
+            "GraphMCP",
+            "NPC memory and lore search use the embedded SQLite database (FTS5)",
         )
     fix = "start GraphMCP or fix GRAPHMCP_URL (leave it empty for the embedded search)"
     check = _graphmcp_tools(memory.graphmcp_url, memory.tools, timeout, fix)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mardonar.netreason import connect_reason
-from mardonar.ops.doctor.rows import Row, guarded, ready
+from mardonar.ops.doctor.rows import Row, guarded, not_configured
 from mardonar.urls import shown_url
 
 if TYPE_CHECKING:
@@ -24,16 +24,7 @@ def relay_section(
 ) -> Awaitable[list[Row]]:
     url = settings.vtt.relay_url
     if url is None:
-        return ready(
-            [
-                Row(
-                    "Foundry relay",
-                    "reachable",
-                    "ok",
-                    "not configured: items are recorded, not pushed",
-                )
-            ]
-        )
+        return not_configured("Foundry relay", "reachable", "items are recorded, not pushed")
     assert http is not None
     fix = "start the relay or fix VTT_RELAY_URL (leave it empty to record items, not push them)"
 

@@ -31,15 +31,7 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from mardonar.channels.terminal.commands import (
-    AS_USAGE,
-    COMMANDS,
-    DEFAULT_ROLL,
-    HELP,
-    parse_command,
-    speaker_switch,
-    unknown_command,
-)
+from mardonar.channels.terminal.commands import AS_USAGE, HELP, speaker_switch, unknown_command
 from mardonar.channels.terminal.render import render, status_text
 from mardonar.channels.terminal.tui.messages import (
     CommandFailed,
@@ -71,6 +63,7 @@ from mardonar.channels.terminal.tui.widgets.story import StoryPane
 from mardonar.channels.terminal.tui.widgets.tally_panel import TallyPanel
 from mardonar.channels.terminal.tui.widgets.thinking import Thinking
 from mardonar.channels.terminal.tui.widgets.tool_log import ToolLog
+from mardonar.content.commands import COMMANDS, DEFAULT_ROLL, parse_command
 from mardonar.engine.dice import DiceError
 from mardonar.engine.events import (
     Ended,

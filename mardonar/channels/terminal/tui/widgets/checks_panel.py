@@ -4,47 +4,28 @@ improvised checks follow the spec's own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
-
-from rich.style import Style
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from typing import TYPE_CHECKING
 
 from mardonar.channels.terminal.tui.widgets.lines import Lines
+from mardonar.channels.terminal.tui.widgets.panel import SPEAKER_STYLES, Panel
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.tui.views import CheckRow
 
 
-class ChecksPanel(VerticalScroll):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "checks--id",
-        "checks--dim",
-        "checks--success",
-        "checks--failure",
-        *(f"checks--speaker-{i}" for i in range(6)),
-    }
+class ChecksPanel(Panel):
+    PREFIX = "checks"
+    STYLES = ("id", "dim", "success", "failure", *SPEAKER_STYLES)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[CheckRow] = []
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="checks-body")
-
     def show(self, rows: Sequence[CheckRow]) -> None:
         self.rows = list(rows)
-        self.query_one("#checks-body", Static).update(self.render_rows().renderable)
+        self.refresh_body()
 
-    @property
-    def text(self) -> str:
-        return self.render_rows().plain
-
-    def _s(self, name: str) -> Style:
-        return self.get_component_rich_style(f"checks--{name}")
-
-    def render_rows(self) -> Lines:
+    def body_lines(self) -> Lines:
         out = Lines()
         dim = self._s("dim")
         for index, row in enumerate(self.rows):

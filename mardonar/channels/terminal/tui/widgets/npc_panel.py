@@ -4,14 +4,10 @@ secrets it has revealed; memories that arrived during the current turn are marke
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
-
-from rich.style import Style
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from typing import TYPE_CHECKING
 
 from mardonar.channels.terminal.tui.widgets.lines import Lines
+from mardonar.channels.terminal.tui.widgets.panel import Panel
 
 if TYPE_CHECKING:
     from mardonar.engine.loop import NpcView
@@ -19,22 +15,15 @@ if TYPE_CHECKING:
 Memory = tuple[str, str]  # (npc id, fact)
 
 
-class NpcPanel(VerticalScroll):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "npcs--name",
-        "npcs--heading",
-        "npcs--new",
-        "npcs--secret",
-    }
+class NpcPanel(Panel):
+    PREFIX = "npcs"
+    STYLES = ("name", "heading", "new", "secret")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.views: list[NpcView] = []
         self._before_turn: set[Memory] | None = None
         """What was remembered when the current turn began (None: not looked yet)."""
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="npcs-body")
 
     def begin_turn(self) -> None:
         """From now on, memories not already shown count as new."""
@@ -48,19 +37,12 @@ class NpcPanel(VerticalScroll):
         self.views = list(views)
         if self._before_turn is None:  # the first look: seeded knowledge, not news
             self._before_turn = self._memories()
-        self.query_one("#npcs-body", Static).update(self.render_views().renderable)
-
-    @property
-    def text(self) -> str:
-        return self.render_views().plain
+        self.refresh_body()
 
     def _memories(self) -> set[Memory]:
         return {(view.id, memory) for view in self.views for memory in view.memories}
 
-    def _s(self, name: str) -> Style:
-        return self.get_component_rich_style(f"npcs--{name}")
-
-    def render_views(self) -> Lines:
+    def body_lines(self) -> Lines:
         out = Lines()
         before = self._before_turn or set()
         heading = self._s("heading")

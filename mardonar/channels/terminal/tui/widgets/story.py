@@ -8,14 +8,12 @@ Each block is a `StoryEntry` whose `plain` text is kept beside its styled text, 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import ClassVar
 
-from rich.style import Style
 from rich.text import Text
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from mardonar.channels.terminal.tui.shown import text as shown
+from mardonar.channels.terminal.tui.widgets.panel import SPEAKER_STYLES, Styled
 from mardonar.engine.events import (
     Correction,
     EngineError,
@@ -53,15 +51,11 @@ class StoryEntry(Static):
         self.update(text)
 
 
-class StoryPane(VerticalScroll, can_focus=True):
+class StoryPane(Styled, can_focus=True):
     """The encounter as it is told; it renders events and keeps nothing of the engine."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        *(f"story--speaker-{i}" for i in range(6)),
-        "story--success",
-        "story--failure",
-        "story--reason",
-    }
+    PREFIX = "story"
+    STYLES = (*SPEAKER_STYLES, "success", "failure", "reason")
 
     def __init__(
         self,
@@ -175,9 +169,6 @@ class StoryPane(VerticalScroll, can_focus=True):
         self.add(reflow(said), kind)
 
     # ------------------------------------------------------------------ lines
-
-    def _s(self, name: str) -> Style:
-        return self.get_component_rich_style(f"story--{name}")
 
     def _player_line(self, event: PlayerSaid) -> Text:
         colour = self.colours.get(event.character, 0)

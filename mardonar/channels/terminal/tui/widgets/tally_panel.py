@@ -3,47 +3,30 @@ finished runs per spec (DATA_DIR/tally.json)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.style import Style
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from mardonar.channels.terminal.tui.widgets.lines import Lines
+from mardonar.channels.terminal.tui.widgets.panel import SPEAKER_STYLES, Panel
 
 if TYPE_CHECKING:
     from mardonar.channels.terminal.tui.views import TallyView
 
 
-class TallyPanel(VerticalScroll):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "tally--heading",
-        "tally--current",
-        "tally--error",
-        "tally--dim",
-        *(f"tally--speaker-{i}" for i in range(6)),
-    }
+class TallyPanel(Panel):
+    PREFIX = "tally"
+    STYLES = ("heading", "current", "error", "dim", *SPEAKER_STYLES)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view: TallyView | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="tally-body")
-
     def show(self, view: TallyView) -> None:
         self.view = view
-        self.query_one("#tally-body", Static).update(self.render_view().renderable)
+        self.refresh_body()
 
-    @property
-    def text(self) -> str:
-        return self.render_view().plain
-
-    def _s(self, name: str) -> Style:
-        return self.get_component_rich_style(f"tally--{name}")
-
-    def render_view(self) -> Lines:
+    def body_lines(self) -> Lines:
         view = self.view
         out = Lines()
         if view is None:

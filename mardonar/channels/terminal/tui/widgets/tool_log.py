@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from rich.style import Style
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from mardonar.channels.terminal.tui.widgets.lines import Lines
+from mardonar.channels.terminal.tui.widgets.panel import Styled
 from mardonar.engine.events import Event, ModelReplied, ToolCalled, ToolResult
 from mardonar.wording import plural
 
@@ -62,13 +61,9 @@ class ToolEntry(Static):
         self.update(lines.renderable)
 
 
-class ToolLog(VerticalScroll):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "tools--name",
-        "tools--ok",
-        "tools--error",
-        "tools--dim",
-    }
+class ToolLog(Styled):
+    PREFIX = "tools"
+    STYLES = ("name", "ok", "error", "dim")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -126,9 +121,6 @@ class ToolLog(VerticalScroll):
             line = f"T{event.turn} {event.model}: {asked} in {event.latency_ms:,.0f} ms{tokens}"
             self.mount(ToolEntry(Lines().line((line, self._s("dim"))), classes="model"))
             self._added()
-
-    def _s(self, name: str) -> Style:
-        return self.get_component_rich_style(f"tools--{name}")
 
     def _record_lines(self, record: ToolRecord) -> Lines:
         dim = self._s("dim")
