@@ -18,6 +18,7 @@ import pytest
 from mardonar.content.lint import runner
 from mardonar.content.lint.findings import CODES
 from mardonar.content.lint.runner import cache_version, run_lint
+from tests.helpers import write
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -75,16 +76,6 @@ LINE = re.compile(
     r"\[(?P<code>M\d{3})\] (?P<message>.+)$"
 )
 COUNT = re.compile(r"^\d+ errors?, \d+ warnings? in \d+ files?$")
-
-
-def write(root: Path, relative: str, content: str | bytes) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 @pytest.fixture
