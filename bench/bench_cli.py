@@ -1,13 +1,17 @@
-"""Time the `mardonar` command's cold start (issue #2: `mardonar --help` under 0.3 s median).
+"""Time the `mardonar` command's cold start: issue #2 wants `mardonar --help` under 0.3 s
+(median), issue #13 within 0.25 s of a bare `python -c pass` on the same machine.
 
     /tmp/v/bin/python bench/bench_cli.py              # 15 runs each
     /tmp/v/bin/python bench/bench_cli.py --importtime # also: what `--help` spends importing
 
-Each command runs as a fresh subprocess, after two untimed warm-up runs:
+Each command runs as a fresh subprocess, after two untimed warm-up runs; the timed runs go
+round-robin over the commands, so a burst of background load on this shared machine hits
+them all alike and the difference to `python -c pass` stays meaningful:
 
     python -c pass                     the interpreter's own floor (site, .pth files)
     python -c "import mardonar.cli"    the CLI's imports (Typer, click, the command modules)
     mardonar --help                    the real console script, rendering the help
+    mardonar lint --help               a command's help (its options' help has Markdown)
     mardonar --version                 the real console script, the cheapest command
 
 `python` is the interpreter the console script runs under (this one, by default). Timed
@@ -40,7 +44,8 @@ from _benchutil import (  # bench/ is not a package
     wait_quiet,
 )
 
-GOAL_SECONDS = 0.3
+GOAL_SECONDS = 0.3  # issue #2: `mardonar --help` median
+GOAL_ABOVE_FLOOR = 0.25  # issue #13: `mardonar --help` median minus `python -c pass` median
 
 
 HELP_RUN = "import sys; sys.argv = ['mardonar', '--help']; from mardonar.cli import main; main()"
@@ -95,24 +100,24 @@ def main(argv: list[str] | None = None) -> int:
         "python -c pass": [args.python, "-c", "pass"],
         'python -c "import mardonar.cli"': [args.python, "-c", "import mardonar.cli"],
         "mardonar --help": [script, "--help"],
+        "mardonar lint --help": [script, "lint", "--help"],
         "mardonar --version": [script, "--version"],
     }
     background: list[float] = []
     results: dict[str, Any] = {"machine": machine(), "pyc_cache": not args.no_pyc_cache}
-    timings: dict[str, Any] = {}
-    for label, cmd in commands.items():
+    for cmd in commands.values():
         for _ in range(2):  # warm-up: page cache and bytecode
             expect(run(cmd, env=env), cmd, 0)
-        samples: list[Sample] = []
-        for _ in range(args.runs):
+    samples: dict[str, list[Sample]] = {label: [] for label in commands}
+    for _ in range(args.runs):
+        for label, cmd in commands.items():
             if args.quiet_wait > 0:
                 busy = wait_quiet(args.quiet_wait)
                 if busy is not None:
                     background.append(busy)
-            samples.append(expect(run(cmd, env=env), cmd, 0))
-        timings[label] = summarize(samples)
-        if label == "mardonar --version":
-            timings[label]["output"] = samples[-1].stdout.strip()
+            samples[label].append(expect(run(cmd, env=env), cmd, 0))
+    timings: dict[str, Any] = {label: summarize(runs) for label, runs in samples.items()}
+    timings["mardonar --version"]["output"] = samples["mardonar --version"][-1].stdout.strip()
     results["timings"] = timings
     if background:
         results["background_busy_max"] = max(background)
@@ -126,12 +131,22 @@ def main(argv: list[str] | None = None) -> int:
     print(TABLE_HEAD.replace("| files ", "").replace("|---:", "", 1))
     for label, stats in timings.items():
         print(fmt_row(f"`{label}`", "", stats).replace("|  |", "|", 1))
+    floor = timings["python -c pass"]["median"]
+    print("\n| command | median s | minus `python -c pass` s | ratio to it |\n|---|---:|---:|---:|")
+    for label, stats in timings.items():
+        above = stats["median"] - floor
+        print(
+            f"| `{label}` | {stats['median']:.3f} | {above:.3f} | {stats['median'] / floor:.1f}x |"
+        )
     helped = timings["mardonar --help"]["median"]
+    results["help_above_floor"] = helped - floor
     verdict = "MET" if helped < GOAL_SECONDS else "MISSED"
     print(f"\ngoal: `mardonar --help` median < {GOAL_SECONDS} s: {helped:.3f} s -> {verdict}")
-    imports = timings['python -c "import mardonar.cli"']["median"]
-    floor = timings["python -c pass"]["median"]
-    print(f"`import mardonar.cli` costs {imports - floor:.3f} s over the bare interpreter")
+    verdict = "MET" if helped - floor <= GOAL_ABOVE_FLOOR else "MISSED"
+    print(
+        f"goal: `mardonar --help` median within {GOAL_ABOVE_FLOOR} s of `python -c pass`: "
+        f"{helped - floor:.3f} s above ({helped / floor:.1f}x) -> {verdict}"
+    )
     if args.importtime:
         rows = importtime(args.python, env, args.top)
         results["importtime"] = rows

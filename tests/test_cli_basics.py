@@ -13,6 +13,7 @@ from mardonar import __version__
 from mardonar.cli import new
 from mardonar.content.models import Spec
 from tests.engine_helpers import copy_content
+from tests.helpers import one_line_error
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -29,14 +30,6 @@ COMMANDS = (
     "serve",
     "discord",
 )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a user error; fails on a traceback or several lines."""
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
-    return lines[0]
 
 
 def test_version(run_cli: RunCli) -> None:

@@ -77,14 +77,6 @@ def http_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections (the kernel's backlog) and never says a word."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

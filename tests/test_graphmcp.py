@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ from tests.mcp_graph_server import GraphServer, graph_server  # noqa: F401
 
 SCOPE = "goblin-toll-bridge"
 LOGGER = "mardonar.memory.graphmcp"
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:

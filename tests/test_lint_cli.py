@@ -19,6 +19,7 @@ from mardonar.content.lint import cache as lint_cache
 from mardonar.content.lint.cache import cache_version
 from mardonar.content.lint.findings import CODES
 from mardonar.content.lint.runner import run_lint
+from tests.helpers import write
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -76,16 +77,6 @@ LINE = re.compile(
     r"\[(?P<code>M\d{3})\] (?P<message>.+)$"
 )
 COUNT = re.compile(r"^\d+ errors?, \d+ warnings? in \d+ files?$")
-
-
-def write(root: Path, relative: str, content: str | bytes) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 @pytest.fixture

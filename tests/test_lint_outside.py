@@ -17,14 +17,11 @@ from mardonar.content.bundle import load_bundle, load_lore
 from mardonar.content.lint.runner import default_paths, run_lint
 from mardonar.errors import UsageError
 from tests.conftest import RunCli
-from tests.engine_helpers import copy_content
+from tests.helpers import repo_fixture
+
+repo = repo_fixture()
 
 SECRET = "sk-environ-secret-5521"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return copy_content(tmp_path / "repo")
 
 
 def _codes(root: Path) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ import pytest
 
 from mardonar.content.lint.findings import CODES, Finding
 from mardonar.content.lint.runner import run_lint
+from tests.helpers import write
 
 PERSONA = """\
 voice: A terse test GM.
@@ -122,16 +123,6 @@ def make_repo(root: Path, *, spec: str = SPEC) -> Path:
     write(root, "specs/toll.yaml", spec)
     write(root, "specs/toll.test.yaml", TEST_PLAN)
     return root
-
-
-def write(root: Path, relative: str, content: str | bytes) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def swap(text: str, old: str, new: str) -> str:

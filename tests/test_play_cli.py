@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import cli_env
-from tests.engine_helpers import copy_content
+from tests.helpers import one_line_error, repo_fixture
+
+repo = repo_fixture()
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 SPEC = "goblin-toll-bridge"
@@ -34,12 +34,6 @@ ROLL_LINE = re.compile(
     r"(?P<total>-?\d+) vs DC (?P<dc>\d+): (?P<verdict>success|failure)$",
     re.MULTILINE,
 )
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A Mardonar repository with the shipped content, as `git clone` would give it."""
-    return copy_content(tmp_path / "repo")
 
 
 def play(
@@ -57,13 +51,6 @@ def play(
 def records(path: Path) -> list[dict[str, Any]]:
     """Every line of a transcript, each parsed strictly (no torn line expected here)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
-    return lines[0]
 
 
 def flat(text: str) -> str:

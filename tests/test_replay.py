@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,11 +27,14 @@ from mardonar.llm.cassette import CassetteExhausted, CassetteLLM
 from mardonar.transcript import asked_digest, read_transcript
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, run
+from tests.helpers import repo_fixture
 from tests.llm_server import (  # noqa: F401
     ScriptedServer,
     llm_server,
     play_goblin_bridge_over_http,
 )
+
+repo = repo_fixture(goldens=True)
 
 GOLDEN_DIR = REPO / "transcripts" / "golden"
 SUMMARY = re.compile(r"^(\d+) identical, (\d+) diverged$")
@@ -56,14 +58,6 @@ GOLDEN_COUNT = sum(len(sessions) for sessions in KINDS.values())
 
 def golden_path(spec: str, kind: str = "offline") -> Path:
     return GOLDEN_DIR / f"{spec}-{kind}.jsonl"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A copy of the content with the golden transcripts inside it."""
-    root = copy_content(tmp_path / "repo")
-    shutil.copytree(GOLDEN_DIR, root / "transcripts" / "golden")
-    return root
 
 
 def _edit_spec(repo: Path, spec: str, edit: Any) -> None:

@@ -10,7 +10,6 @@ them (a check skipped, another outcome reached: the facts differ and are named).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,14 @@ import pytest
 
 from mardonar.llm.scripted import ScriptedLLM, ScriptedReply
 from tests.conftest import RunCli
-from tests.engine_helpers import copy_content
+from tests.helpers import repo_fixture
 from tests.llm_server import ScriptedServer, llm_server, serve_llm  # noqa: F401
-from tests.test_replay import GOLDEN_DIR, recorder
+from tests.test_replay import recorder
+
+repo = repo_fixture(goldens=True)
 
 SECRET = "sk-live-replay-secret-4471"
 SPEC = "goblin-toll-bridge"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = copy_content(tmp_path / "repo")
-    shutil.copytree(GOLDEN_DIR, root / "transcripts" / "golden")
-    return root
 
 
 def _golden(repo: Path, kind: str = "scripted") -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,19 +26,14 @@ from mardonar.harness.replay.render import render_text
 from mardonar.harness.replay.results import ReplayResult
 from mardonar.harness.replay.run import replay_all
 from tests.conftest import RunCli
-from tests.engine_helpers import REPO, copy_content, run
+from tests.engine_helpers import REPO, run
+from tests.helpers import repo_fixture
+
+repo = repo_fixture(goldens=True)
 
 GOLDEN_DIR = REPO / "transcripts" / "golden"
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="parallel replay forks")
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A copy of the content with the golden transcripts inside it."""
-    root = copy_content(tmp_path / "repo")
-    shutil.copytree(GOLDEN_DIR, root / "transcripts" / "golden")
-    return root
 
 
 def _reports(run_cli: RunCli, repo: Path, *args: str) -> dict[str, tuple[int, str, str]]:

@@ -18,7 +18,10 @@ from mardonar.content.models import TestPlan
 from mardonar.harness.testplans import load_plan, play_case, run_plans, unmet
 from mardonar.llm.scripted import ScriptedLLM
 from tests.conftest import RunCli
-from tests.engine_helpers import REPO, bundle, copy_content, run
+from tests.engine_helpers import REPO, bundle, run
+from tests.helpers import repo_fixture
+
+repo = repo_fixture()
 
 SUMMARY = re.compile(
     r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?(?:, (\d+) deselected)? in \d+\.\d\ds$"
@@ -32,11 +35,6 @@ def _shipped_cases() -> list[str]:
         plan = TestPlan.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
         ids += [f"specs/{path.name}::{case.name}" for case in plan.cases]
     return ids
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return copy_content(tmp_path / "repo")
 
 
 @pytest.fixture
