@@ -10,17 +10,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mardonar.engine.dice import (
+from mardonar.dicenotation import (
     MAX_DICE,
     MAX_LENGTH,
     MAX_SIDES,
     MAX_TERMS,
-    Dice,
     DiceError,
     DiceExpression,
     RollResult,
     parse_dice,
 )
+from mardonar.engine.dice import Dice
 
 
 class ScriptedRandom(random.Random):

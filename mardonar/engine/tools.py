@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mardonar.engine.dice import Dice, DiceError
+from mardonar.dicenotation import DiceError
+from mardonar.engine.dice import Dice
 from mardonar.engine.events import Event, Rolled
 from mardonar.engine.session import CheckRoll, Session, Status
 from mardonar.llm.base import BadArguments, ToolSpec

@@ -201,7 +201,7 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
     """Play `case` on a real engine in a temporary data folder, as `mardonar play` would:
     `/as NAME` switches the speaker, `/roll [DICE]` rolls, `/end` ends the encounter; lines
     after the encounter is over are not played."""
-    from mardonar.engine.dice import DiceError
+    from mardonar.dicenotation import DiceError
     from mardonar.engine.events import Event, Narration
     from mardonar.engine.session import Status
     from mardonar.harness.headless import scratch

@@ -13,7 +13,7 @@ import logging
 import discord
 from discord import app_commands
 
-from mardonar.engine.dice import DiceError
+from mardonar.dicenotation import DiceError
 from mardonar.errors import UserError
 from mardonar.llm.base import LLMError
 from mardonar.ops.shutdown import ShuttingDown

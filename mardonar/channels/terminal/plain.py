@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from mardonar.channels.terminal.commands import AS_USAGE, HELP, speaker_switch, unknown_command
 from mardonar.channels.terminal.render import render, status_text
 from mardonar.content.commands import COMMANDS, DEFAULT_ROLL, parse_command
-from mardonar.engine.dice import DiceError
+from mardonar.dicenotation import DiceError
 from mardonar.engine.events import Event, Narration, NarrationDelta, NarrationReplaced
 from mardonar.engine.session import Session, Status
 from mardonar.safetext import SafeStream, safe

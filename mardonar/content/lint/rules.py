@@ -419,7 +419,7 @@ def lint_test_plan(located: Located, file: str) -> FileResult:
 def _plan_commands(located: Located, file: str) -> list[Finding]:
     """M203 for a line's command that `mardonar test` could not play: an unknown command,
     or a `/roll` the dice parser refuses (its own bounds: `/roll 1000d6` is over 100 dice)."""
-    from mardonar.engine.dice import DiceError, parse_dice
+    from mardonar.dicenotation import DiceError, parse_dice
 
     findings: list[Finding] = []
     for index, case in _entries(located.data, "cases"):

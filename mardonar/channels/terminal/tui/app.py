@@ -64,7 +64,7 @@ from mardonar.channels.terminal.tui.widgets.tally_panel import TallyPanel
 from mardonar.channels.terminal.tui.widgets.thinking import Thinking
 from mardonar.channels.terminal.tui.widgets.tool_log import ToolLog
 from mardonar.content.commands import COMMANDS, DEFAULT_ROLL, parse_command
-from mardonar.engine.dice import DiceError
+from mardonar.dicenotation import DiceError
 from mardonar.engine.events import (
     Ended,
     Narration,
