@@ -14,8 +14,8 @@ from mardonar.channels.discord.access import CHANNEL_DENIED, USER_DENIED, Access
 from mardonar.channels.discord.cogs.encounter import NOT_A_THREAD
 from mardonar.channels.discord.posting import NOT_ALLOWED, NOT_SEATED, SLOW_DOWN, TAKEN
 from mardonar.channels.discord.user_errors import NO_PERMISSION, UNEXPECTED
-from mardonar.engine.session import PendingLine
 from mardonar.llm.scripted import ScriptedLLM, ScriptedReply
+from mardonar.llm.turnformat import PlayerLine
 from mardonar.store.sqlite import SqliteStore
 from tests.discord_fakes import (
     OTHER_CHANNEL,
@@ -606,7 +606,7 @@ def test_a_turn_cut_off_by_a_crash_is_played_after_the_restart(
         store = SqliteStore(data / "mardonar.db")
         stored = await store.load_session(session.id)
         assert stored is not None
-        session.pending = [PendingLine(player=str(ARIA), text="I was saying something.")]
+        session.pending = [PlayerLine(player=str(ARIA), text="I was saying something.")]
         await store.save_session(
             session.id,
             spec_id=stored.spec_id,

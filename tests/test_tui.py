@@ -457,7 +457,10 @@ def test_a_restart_fast_forwards_through_the_lines_played(tmp_path: Path) -> Non
         await send(app, pilot, "Evening, Grukk.")
         await send(app, pilot, "/as bram")
         await send(app, pilot, "Nice helmet.")
-        assert app.played == [("aria", "Evening, Grukk."), ("bram", "Nice helmet.")]
+        assert [(line.player, line.text) for line in app.played] == [
+            ("aria", "Evening, Grukk."),
+            ("bram", "Nice helmet."),
+        ]
         first = app.playtest.session.id
 
         app.restart_encounter(app.played)
@@ -469,7 +472,10 @@ def test_a_restart_fast_forwards_through_the_lines_played(tmp_path: Path) -> Non
         assert shown.count("Aria Swiftwind: Evening, Grukk.") == 1
         assert shown.count("Bram Ironfoot: Nice helmet.") == 1
         assert "now speaking as" not in shown  # the old run's story is gone
-        assert app.played == [("aria", "Evening, Grukk."), ("bram", "Nice helmet.")]
+        assert [(line.player, line.text) for line in app.played] == [
+            ("aria", "Evening, Grukk."),
+            ("bram", "Nice helmet."),
+        ]
 
     play(tmp_path, ScriptedLLM(["Grukk nods."], repeat_last=True), scenario, make_llm=make_llm)
 

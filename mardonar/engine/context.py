@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from mardonar.content.render import estimate_tokens, persona_prompt, spec_gm_vie
 from mardonar.engine.session import HistoryEntry, Session
 from mardonar.llm import turnformat
 from mardonar.llm.base import Message
+from mardonar.llm.turnformat import PlayerLine
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
@@ -61,9 +63,11 @@ def player_label(bundle: Bundle, player: str) -> str:
     return turnformat.player_label(player, character.name if character else None)
 
 
-def format_player_lines(bundle: Bundle, lines: list[tuple[str, str]]) -> str:
+def format_player_lines(bundle: Bundle, lines: Iterable[PlayerLine | tuple[str, str]]) -> str:
+    """The turn's user message: one `[player as Name] text` line a player line."""
     return "\n".join(
-        turnformat.player_line(player_label(bundle, player), text) for player, text in lines
+        turnformat.player_line(player_label(bundle, line.player), line.text)
+        for line in PlayerLine.all_of(lines)
     )
 
 
@@ -248,7 +252,7 @@ async def build_context(
     bundle: Bundle,
     session: Session,
     memory: Memory,
-    lines: list[tuple[str, str]],
+    lines: list[PlayerLine],
     *,
     budget: int,
 ) -> BuiltContext:

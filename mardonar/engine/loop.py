@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from mardonar.engine.events import (
 )
 from mardonar.engine.limits import TurnLimits
 from mardonar.engine.resolution import Resolution, finish
-from mardonar.engine.session import HistoryEntry, PendingLine, Session, Status
+from mardonar.engine.session import HistoryEntry, Session, Status
 from mardonar.engine.tools import TOOL_SPECS
 from mardonar.engine.turn import Reply, Turn
 from mardonar.llm.base import (
@@ -53,6 +53,7 @@ from mardonar.llm.base import (
     ToolCall,
     asked_digest,
 )
+from mardonar.llm.turnformat import PlayerLine
 from mardonar.memory.base import NewMemory, remember_all
 from mardonar.store.base import NotingTurnLock, StoreUnavailable, TurnBusy, TurnConflict
 
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Event], None]
-PlayerLine = tuple[str, str]  # (player id, text)
 
 _publishing_for: ContextVar[Session | None] = ContextVar("mardonar_publishing_for", default=None)
 
@@ -381,10 +381,15 @@ class Engine:
 
     # ------------------------------------------------------------------ the turn
 
-    async def run_turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
+    async def run_turn(
+        self, session: Session, lines: Sequence[PlayerLine | tuple[str, str]]
+    ) -> AsyncIterator[Event]:
         """Play one turn holding the session's turn lock. A turn the store refuses (down,
         busy, or already played by another process) changes nothing in memory or in the
-        store and ends with one EngineError saying why; the process plays on."""
+        store and ends with one EngineError saying why; the process plays on.
+
+        `lines` are PlayerLines or `(player, text)` pairs."""
+        played = [self._named(line) for line in PlayerLine.all_of(lines)]
         before = session.model_dump_json()  # 4x cheaper than a deep copy; parsed only if needed
         try:
             async with NotingTurnLock(self.store, session.id) as lock:
@@ -392,7 +397,7 @@ class Engine:
                     notice = Notice(turn=session.turn, text=waiting, data={"waiting": True})
                     yield self._publish_for(session, notice)
                 await self._catch_up(session)
-                async for event in self._turn(session, lines):
+                async for event in self._turn(session, played):
                     yield self._publish_for(session, event)
         except _REFUSALS as error:
             yield self._publish_for(session, await self._refused(session, before, error))
@@ -454,22 +459,28 @@ class Engine:
             return
         reply.calls.append(bound_call(call))
 
+    def _named(self, line: PlayerLine) -> PlayerLine:
+        """`line` with the name of the player's character (the player id when none)."""
+        if line.name:
+            return line
+        character = self.bundle.party.by_player(line.player)
+        return line.model_copy(update={"name": character.name if character else line.player})
+
     def _bounded_lines(
         self, lines: list[PlayerLine], turn: int
     ) -> tuple[list[PlayerLine], list[Event]]:
         """The player lines cut to MAX_PLAYER_LINE_CHARS, and a notice for each line cut."""
         bounded: list[PlayerLine] = []
         notices: list[Event] = []
-        for player, text in lines:
-            kept, length = bound_player_line(text)
-            bounded.append((player, kept))
+        for line in lines:
+            kept, length = bound_player_line(line.text)
+            bounded.append(line.model_copy(update={"text": kept}) if length else line)
             if length:
-                character = self.bundle.party.by_player(player)
                 notices.append(
                     Notice(
                         turn=turn,
                         text=(
-                            f"{character.name if character else player}'s line was cut to "
+                            f"{line.name}'s line was cut to "
                             f"{MAX_PLAYER_LINE_CHARS:,} of its {length:,} characters; the rest was "
                             "not sent to the GM"
                         ),
@@ -479,7 +490,6 @@ class Engine:
         return bounded, notices
 
     async def _turn(self, session: Session, lines: list[PlayerLine]) -> AsyncIterator[Event]:
-        bundle = self.bundle
         turn = session.turn + 1
         if session.status is not Status.active:
             yield Notice(
@@ -493,18 +503,12 @@ class Engine:
             yield notice
         # The player's words are saved before the model is asked: if the process dies or
         # the model fails, nothing they said is lost (resume re-runs this turn).
-        session.pending = [PendingLine(player=p, text=t) for p, t in lines]
-        for player, _ in lines:
-            session.add_participant(player)
+        session.pending = list(lines)
+        for line in lines:
+            session.add_participant(line.player)
         await self._save(session, expected_turn=session.turn)
-        for player, text in lines:
-            character = bundle.party.by_player(player)
-            yield PlayerSaid(
-                turn=turn,
-                player=player,
-                character=character.name if character else player,
-                text=text,
-            )
+        for line in lines:
+            yield PlayerSaid(turn=turn, player=line.player, character=line.name, text=line.text)
 
         async for event in Turn(self, session, lines, turn).play():
             yield event

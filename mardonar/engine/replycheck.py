@@ -17,6 +17,7 @@ from mardonar.engine.context import mentions
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.engine.session import Session
+    from mardonar.llm.turnformat import PlayerLine
 
 
 def word_count(text: str) -> int:
@@ -31,17 +32,17 @@ def banned_match(bundle: Bundle, text: str) -> str | None:
 
 
 def missed_checks(
-    bundle: Bundle, session: Session, lines: list[tuple[str, str]]
+    bundle: Bundle, session: Session, lines: list[PlayerLine]
 ) -> list[tuple[str, str]]:
     """(player, check id) pairs the players' words call for that nobody rolled."""
     missed: list[tuple[str, str]] = []
-    for player, text in lines:
+    for line in lines:
         for check in bundle.spec.checks:
-            if not any(mentions(text, keyword) for keyword in check.keywords):
+            if not any(mentions(line.text, keyword) for keyword in check.keywords):
                 continue
-            if not check.repeatable and session.rolled(check.id, player):
+            if not check.repeatable and session.rolled(check.id, line.player):
                 continue
-            missed.append((player, check.id))
+            missed.append((line.player, check.id))
             break
     return missed
 
@@ -50,7 +51,7 @@ def problems_with(
     bundle: Bundle,
     session: Session,
     text: str,
-    lines: list[tuple[str, str]],
+    lines: list[PlayerLine],
     *,
     checks_called: bool,
 ) -> list[str]:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mardonar.llm.turnformat import PlayerLine
+
 
 class Status(StrEnum):
     active = "active"
@@ -42,13 +44,6 @@ class CheckRoll(BaseModel):
     total: int
     dc: int
     success: bool
-
-
-class PendingLine(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    player: str
-    text: str
 
 
 class VttGrant(BaseModel):
@@ -135,7 +130,7 @@ class Session(BaseModel):
     npcs_in_play: list[str] = Field(default_factory=list)
     outcome: str | None = None
     summary_path: str | None = None
-    pending: list[PendingLine] = Field(default_factory=list)
+    pending: list[PlayerLine] = Field(default_factory=list)
     """Player lines of a turn that has started but not finished; re-run on resume."""
     vtt_grants: list[VttGrant] = Field(default_factory=list)
     """Items and XP pushed (or to push) to Foundry VTT at resolution; those not `done` are

@@ -35,9 +35,10 @@ from mardonar.engine.tools import Toolbox, ToolOutcome
 from mardonar.llm import turnformat
 from mardonar.llm.base import Finish, LLMError, Message, ToolCall
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.llm.turnformat import PlayerLine
 
 if TYPE_CHECKING:
-    from mardonar.engine.loop import Engine, PlayerLine
+    from mardonar.engine.loop import Engine
     from mardonar.engine.resolution import Resolution
 
 log = logging.getLogger("mardonar.engine.loop")  # the name operators' log filters know
@@ -266,9 +267,9 @@ class Turn:
         engine, session, turn = self.engine, self.session, self.turn
         bundle = engine.bundle
         yield Narration(turn=turn, text=self.narration, fallback=self.fallback)
-        for player, text in self.lines:
+        for line in self.lines:
             session.history.append(
-                HistoryEntry(turn=turn, role="player", speaker=player, text=text)
+                HistoryEntry(turn=turn, role="player", speaker=line.player, text=line.text)
             )
         session.history.append(
             HistoryEntry(turn=turn, role="gm", speaker="gm", text=self.narration)

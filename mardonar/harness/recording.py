@@ -21,6 +21,7 @@ async def play_lines(
 ) -> None:
     """Play lines as `mardonar play` would: `/as NAME`, `/roll [DICE]`, `/end`, or speech."""
     from mardonar.engine.session import Status
+    from mardonar.llm.turnformat import PlayerLine
 
     for line in lines:
         if session.status is not Status.active and not line.lower().startswith("/as"):
@@ -37,7 +38,7 @@ async def play_lines(
             else:
                 raise UsageError(f"{name}: not supported in a recorded script", exit_code=2)
             continue
-        async for _ in engine.run_turn(session, [(speaker, line)]):
+        async for _ in engine.run_turn(session, [PlayerLine(player=speaker, text=line)]):
             pass
 
 

@@ -205,6 +205,7 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
     from mardonar.engine.events import Event, Narration
     from mardonar.engine.session import Status
     from mardonar.harness.headless import scratch
+    from mardonar.llm.turnformat import PlayerLine
 
     def who(name: str) -> str:
         found = bundle.party.find(name)
@@ -246,7 +247,9 @@ async def play_case(bundle: Bundle, case: TestCase, make_llm: MakeLLM = offline_
                         continue
                     if session.status is not Status.active:
                         break
-                    async for _ in engine.run_turn(session, [(speaker, line)]):
+                    async for _ in engine.run_turn(
+                        session, [PlayerLine(player=speaker, text=line)]
+                    ):
                         pass
         finally:
             await llm.aclose()

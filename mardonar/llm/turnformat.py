@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 CORRECTION_PREFIX = "[correction]"
 """A user message starting with this is the loop's correction, not players speaking."""
@@ -28,13 +30,30 @@ _LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
 _ROLLED = re.compile(r"^- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ", re.MULTILINE)
 
 
-@dataclass(frozen=True, slots=True)
-class PlayerLine:
-    """One `[player as Name] text` line of the turn's user message."""
+class PlayerLine(BaseModel):
+    """What one player said in a turn: the one type for it everywhere.
+
+    The engine takes a turn's lines as these, the session keeps them (`Session.pending`,
+    stored as `{"player", "text"}`) until the turn is played, and the offline narrator reads
+    them back from the turn's user message (`[player as Name] text`)."""
+
+    model_config = ConfigDict(frozen=True)
 
     player: str
-    name: str
+    """The player id (`aria`)."""
     text: str
+    name: str = Field(default="", exclude=True)
+    """The character name shown with the line (`Aria Swiftwind`), the player id for a player
+    with no character; empty until known. Not stored: the party says it again."""
+
+    @classmethod
+    def all_of(cls, lines: Iterable[PlayerLine | tuple[str, str]]) -> list[PlayerLine]:
+        """`lines` as PlayerLines: `(player, text)` pairs are accepted where lines come in
+        from outside the engine (`Engine.run_turn`, scripts, tests)."""
+        return [
+            line if isinstance(line, PlayerLine) else cls(player=line[0], text=line[1])
+            for line in lines
+        ]
 
 
 def player_label(player: str, character: str | None) -> str:
@@ -57,10 +76,11 @@ def parse_player_lines(text: str) -> list[PlayerLine]:
             label = match.group("label").strip()
             player, sep, name = label.partition(" as ")
             player = player.strip()
-            lines.append(PlayerLine(player, name.strip() if sep else player, match["text"].strip()))
+            name = name.strip() if sep else player
+            lines.append(PlayerLine(player=player, name=name, text=match["text"].strip()))
         elif lines and raw.strip():
             last = lines[-1]
-            lines[-1] = PlayerLine(last.player, last.name, f"{last.text} {raw.strip()}".strip())
+            lines[-1] = last.model_copy(update={"text": f"{last.text} {raw.strip()}".strip()})
     return lines
 
 

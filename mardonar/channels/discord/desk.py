@@ -24,9 +24,10 @@ from mardonar.channels.discord.party import party_of
 from mardonar.content.versions import SpecVersions
 from mardonar.engine.events import Notice
 from mardonar.engine.limits import TurnLimits
-from mardonar.engine.loop import Engine, PlayerLine, Subscriber
+from mardonar.engine.loop import Engine, Subscriber
 from mardonar.engine.session import Session, Status
 from mardonar.errors import UsageError
+from mardonar.llm.turnformat import PlayerLine
 from mardonar.transcript import TranscriptWriter
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ class Desk:
         store refuses ends with one EngineError event, not an exception. `waiting` gets the
         notices of a wait for the turn lock as they happen (a thread would otherwise learn
         why nothing happened only once the turn is over), and they are not returned."""
-        await self._seat(encounter, [player for player, _ in lines])
+        await self._seat(encounter, [line.player for line in lines])
         events: list[Event] = []
         async for event in encounter.engine.run_turn(encounter.session, lines):
             if waiting is not None and isinstance(event, Notice) and event.data.get("waiting"):

@@ -17,6 +17,7 @@ from mardonar.content.commands import COMMANDS, DEFAULT_ROLL, parse_command
 from mardonar.dicenotation import DiceError
 from mardonar.engine.events import Event, Narration, NarrationDelta, NarrationReplaced
 from mardonar.engine.session import Session, Status
+from mardonar.llm.turnformat import PlayerLine
 from mardonar.safetext import SafeStream, safe
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
@@ -137,7 +138,9 @@ class PlainRepl:
                 if not await self.command(line):
                     break
                 continue
-            async for event in self.engine.run_turn(self.session, [(self.speaker, line)]):
+            async for event in self.engine.run_turn(
+                self.session, [PlayerLine(player=self.speaker, text=line)]
+            ):
                 self.show(event)
             if self.session.status is not Status.active:
                 break

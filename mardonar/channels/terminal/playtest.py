@@ -21,9 +21,10 @@ from mardonar.errors import UsageError
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.engine.events import Event
-    from mardonar.engine.loop import Engine, PlayerLine
+    from mardonar.engine.loop import Engine
     from mardonar.engine.session import Session
     from mardonar.llm.base import LLM
+    from mardonar.llm.turnformat import PlayerLine
     from mardonar.runtime import Runtime
     from mardonar.transcript import TranscriptWriter
 
@@ -226,7 +227,7 @@ async def begin_playtest(
         speaker=speaker,
         writer=writer,
         intro=intro,
-        pending=[(p.player, p.text) for p in session.pending],
+        pending=list(session.pending),
         resumed=resume,
         transcript=None if resume else transcript,
         make_llm=make_llm,

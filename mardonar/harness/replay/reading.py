@@ -69,13 +69,15 @@ def without_refused(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def actions_of(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, Any]]:
-    """What the table did, in order: ("turn", n, [(player, text)]), ("roll", n, record),
+    """What the table did, in order: ("turn", n, [PlayerLine, ...]), ("roll", n, record),
     ("end", n, reason)."""
+    from mardonar.llm.turnformat import PlayerLine
+
     actions: list[tuple[str, int, Any]] = []
     for record in records:
         kind, turn = record.get("type"), int(record.get("turn", 0))
         if kind == "player":
-            line = (str(record.get("player")), str(record.get("text")))
+            line = PlayerLine(player=str(record.get("player")), text=str(record.get("text")))
             if actions and actions[-1][0] == "turn" and actions[-1][1] == turn:
                 actions[-1][2].append(line)
             else:

@@ -31,6 +31,7 @@ from mardonar.channels.discord.posting import (
 )
 from mardonar.channels.discord.ratelimit import RateLimiter
 from mardonar.channels.discord.user_errors import user_message
+from mardonar.llm.turnformat import PlayerLine
 
 if TYPE_CHECKING:
     # Only named in annotations: a run-time import would close the circle bot.py →
@@ -106,7 +107,7 @@ class PlayCog(commands.Cog):
     async def replay_interrupted(self, encounter: Encounter) -> None:
         """Play again the turn a previous process was killed in the middle of: the engine
         saved the players' lines before asking the model, so nothing they said is lost."""
-        lines = [(line.player, line.text) for line in encounter.session.pending]
+        lines = encounter.session.pending
         if not lines:
             return
         channel = self.bot.get_partial_messageable(encounter.thread_id)
@@ -144,7 +145,7 @@ class PlayCog(commands.Cog):
                     async with channel.typing():
                         events = await self.bot.desk.play(
                             encounter,
-                            [(line.player, line.text) for line in lines],
+                            [PlayerLine(player=line.player, text=line.text) for line in lines],
                             waiting=lambda e: show(channel, encounter, [e]),
                         )
                     await deliver(self.bot, channel, encounter, events)

@@ -78,6 +78,7 @@ from mardonar.engine.events import (
 from mardonar.engine.session import Status
 from mardonar.errors import UserError
 from mardonar.files import read_tally
+from mardonar.llm.turnformat import PlayerLine
 from mardonar.store.base import StoreUnavailable, TurnBusy, TurnConflict
 
 if TYPE_CHECKING:
@@ -85,7 +86,6 @@ if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
     from mardonar.content.watch import ContentWatcher
     from mardonar.engine.events import Event
-    from mardonar.engine.loop import PlayerLine
 
 PANELS = ("npcs", "tally", "tools", "checks")
 NPC_TOOLS = frozenset({"remember", "recall", "skill_check"})
@@ -407,8 +407,9 @@ class PlayApp(App[int]):
             self._command(line)
         elif self._may_play():
             self.input_bar.accept(line)
-            self.played.append((self.speaker, line))
-            self._start_turns([[(self.speaker, line)]])
+            said = PlayerLine(player=self.speaker, text=line)
+            self.played.append(said)
+            self._start_turns([[said]])
 
     def restart_encounter(
         self, lines: Sequence[PlayerLine] = (), bundle: Bundle | None = None
