@@ -408,3 +408,19 @@ def test_appending_to_a_killed_transcript_mends_its_last_line(tmp_path: Path) ->
             {"type": "narration", "turn": 1, "text": "Again."},
         ]
         assert list(read_transcript(path)) == [json.loads(line) for line in lines]
+
+
+def test_pending_lines_are_stored_as_player_and_text() -> None:
+    """A turn's lines are saved before the model is asked, as `{"player", "text"}` objects:
+    the shape every stored session has, so sessions saved before still resume, and the
+    character name the engine adds to a line while it plays is not written down."""
+    from mardonar.llm.turnformat import PlayerLine
+
+    session = Session(
+        id="s", spec_id="x", spec_sha256="", persona_sha256="", seed=1, started_at=""
+    )
+    session.pending = [PlayerLine(player="aria", text="Evening.", name="Aria Swiftwind")]
+    stored = json.loads(session.model_dump_json())
+    assert stored["pending"] == [{"player": "aria", "text": "Evening."}]
+    resumed = Session.model_validate_json(json.dumps(stored))
+    assert [(line.player, line.text) for line in resumed.pending] == [("aria", "Evening.")]
