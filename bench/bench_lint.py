@@ -222,7 +222,7 @@ def timed(name, fn):
             acc[name] += time.perf_counter() - start
     return wrapper
 
-rules._validate = timed("validate", rules._validate)
+rules.validate = timed("validate", rules.validate)
 rules.spec_gm_view = timed("render_m404", rules.spec_gm_view)
 runner.parse = timed("parse", runner.parse)
 yamlpos.yaml.compose = timed("compose", yamlpos.yaml.compose)

@@ -46,10 +46,12 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def cache_version() -> str:
-    """The version and the source of mardonar.content: results are only valid for the code
-    that produced them, and a `git pull` in a checkout changes lint but not __version__."""
+    """The version and the source of mardonar.content and of the dice notation lint's M203
+    reads: results are only valid for the code that produced them, and a `git pull` in a
+    checkout changes lint but not __version__."""
     digest = hashlib.blake2b(__version__.encode(), digest_size=8)
-    for source in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+    content = Path(__file__).resolve().parent.parent
+    for source in [*sorted(content.rglob("*.py")), content.parent / "dicenotation.py"]:
         with contextlib.suppress(OSError):
             digest.update(source.read_bytes())
     return f"{__version__}+{digest.hexdigest()}"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from mardonar.content.lint.cache import ResultCache, cache_dir
 from mardonar.content.lint.findings import Finding, finding
+from mardonar.content.lint.plans import lint_test_plan, test_plan_references
 from mardonar.content.lint.rules import (
     Context,
     FileResult,
@@ -26,9 +27,7 @@ from mardonar.content.lint.rules import (
     lint_party,
     lint_persona,
     lint_spec,
-    lint_test_plan,
     parse,
-    test_plan_references,
 )
 from mardonar.content.models import DEFAULT_SKILLS, Party, Persona
 from mardonar.content.render import estimate_tokens, persona_prompt
