@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.style import Style
 
+    _HelpBase = TyperCommand  # what the mixin's super() calls reach, for mypy
+else:
+    # click's Command as Typer uses it (Typer 0.2x vendors its own copy): a mixin on object
+    # would make `_adjust`'s class swap refuse ("object layout differs").
+    _HelpBase = TyperCommand.__base__
+
 
 class _Flag(TyperOption):
     def display_type_rich(self, ctx: Any) -> str | None:
@@ -52,7 +58,12 @@ def _conventional(param: Any) -> None:
         param.__class__ = _Argument
 
 
-class _Command(TyperCommand):
+class _ConventionalHelp(_HelpBase):
+    """What a command and a group share: help drawn with the light `typer.rich_utils`, and
+    a conventional `--help` flag."""
+
+    __slots__ = ()  # no layout of its own, so `_adjust` may swap a built command's class
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         light_rich_utils()
         super().format_help(ctx, formatter)
@@ -64,21 +75,16 @@ class _Command(TyperCommand):
         return option
 
 
-class ConventionalGroup(TyperGroup):
+class _Command(_ConventionalHelp, TyperCommand):
+    pass
+
+
+class ConventionalGroup(_ConventionalHelp, TyperGroup):
     """The root group: every command and group below it shows conventional help."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _adjust(self)
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        light_rich_utils()
-        super().format_help(ctx, formatter)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        _conventional(option)
-        return option
 
 
 def _adjust(command: Any) -> None:
