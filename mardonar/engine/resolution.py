@@ -356,11 +356,9 @@ def render_summary(
     if session.checks_rolled:
         lines += ["", "Rolls:"]
         for roll in session.checks_rolled:
-            verdict = "success" if roll.success else "failure"
-            label = roll.check or f"improvised {roll.skill}"
             lines.append(
-                f"  turn {roll.turn}: {who(roll.player)}, {label} ({roll.skill}) "
-                f"{roll.natural}{roll.modifier:+d} = {roll.total} vs DC {roll.dc}: {verdict}"
+                f"  turn {roll.turn}: {who(roll.player)}, {roll.label} ({roll.skill}) "
+                f"{roll.natural}{roll.modifier:+d} = {roll.total} vs DC {roll.dc}: {roll.verdict}"
             )
     lines += ["", "XP:"]
     for player, amount in xp.items():

@@ -45,6 +45,16 @@ class CheckRoll(BaseModel):
     dc: int
     success: bool
 
+    @property
+    def verdict(self) -> str:
+        """`success` or `failure`, as every summary and status line says it."""
+        return "success" if self.success else "failure"
+
+    @property
+    def label(self) -> str:
+        """The check's id, or `improvised <skill>` for a check the spec does not list."""
+        return self.check or f"improvised {self.skill}"
+
 
 class VttGrant(BaseModel):
     """One item or XP award to push to a character's actor in Foundry VTT.

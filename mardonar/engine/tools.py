@@ -180,11 +180,7 @@ def _validation_message(error: ValidationError) -> str:
 
 def _roll_state(session: Session, check_id: str) -> str:
     """`not rolled yet`, or what the check's rolls so far came to (`rolled: failure`)."""
-    verdicts = [
-        "success" if roll.success else "failure"
-        for roll in session.checks_rolled
-        if roll.check == check_id
-    ]
+    verdicts = [roll.verdict for roll in session.checks_rolled if roll.check == check_id]
     return f"rolled: {', '.join(dict.fromkeys(verdicts))}" if verdicts else "not rolled yet"
 
 

@@ -180,11 +180,9 @@ def status_text(session: Session, *, title: str, max_turns: int, names: Mapping[
     if session.checks_rolled:
         lines.append("Checks rolled:")
         for roll in session.checks_rolled:
-            verdict = "success" if roll.success else "failure"
-            label = roll.check or f"improvised {roll.skill}"
             lines.append(
-                f"• {names.get(roll.player, roll.player)}: {label} — {roll.total} vs DC "
-                f"{roll.dc}, {verdict}"
+                f"• {names.get(roll.player, roll.player)}: {roll.label} — {roll.total} vs DC "
+                f"{roll.dc}, {roll.verdict}"
             )
     else:
         lines.append("Checks rolled: none yet")

@@ -86,10 +86,9 @@ def status_text(bundle: Bundle, session: Session) -> str:
         + (", ".join(names.get(p, p) for p in session.participants) or "nobody yet"),
     ]
     for roll in session.checks_rolled:
-        verdict = "success" if roll.success else "failure"
         lines.append(
-            f"  {names.get(roll.player, roll.player)}: {roll.check or 'improvised ' + roll.skill} "
-            f"{roll.total} vs DC {roll.dc}, {verdict}"
+            f"  {names.get(roll.player, roll.player)}: {roll.label} "
+            f"{roll.total} vs DC {roll.dc}, {roll.verdict}"
         )
     for player, amount in session.xp_bonus.items():
         lines.append(f"  bonus XP {names.get(player, player)}: {amount}/{spec.limits.bonus_xp}")
