@@ -416,9 +416,7 @@ def test_pending_lines_are_stored_as_player_and_text() -> None:
     character name the engine adds to a line while it plays is not written down."""
     from mardonar.llm.turnformat import PlayerLine
 
-    session = Session(
-        id="s", spec_id="x", spec_sha256="", persona_sha256="", seed=1, started_at=""
-    )
+    session = Session(id="s", spec_id="x", spec_sha256="", persona_sha256="", seed=1, started_at="")
     session.pending = [PlayerLine(player="aria", text="Evening.", name="Aria Swiftwind")]
     stored = json.loads(session.model_dump_json())
     assert stored["pending"] == [{"player": "aria", "text": "Evening."}]

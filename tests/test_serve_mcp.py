@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from mardonar.memory.graphmcp import DEFAULT_TOOLS, GraphMcpMemory, list_server_tools
+from mardonar.memory.graphmcp import DEFAULT_TOOLS, GraphMcpMemory
+from mardonar.memory.mcpprobe import list_server_tools
 from mardonar.memory.sqlite import SqliteMemory
 from tests.conftest import cli_env
 from tests.engine_helpers import copy_content

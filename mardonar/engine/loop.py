@@ -3,6 +3,11 @@
 `Engine.run_turn` takes a session and the player lines of one turn and yields events;
 every event also goes to the subscribers (the transcript writer, a TUI log…). The engine
 knows nothing of terminals or Discord.
+
+It is a little over 500 lines because `Engine` is the one object every front end drives
+(lifecycle, player actions, the turn's entry with its lock and bounds); what one turn does
+between the lines and the saved narration is engine/turn.py's, and resolution, grants,
+tools and context have their own modules.
 """
 
 from __future__ import annotations

@@ -29,12 +29,12 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from mardonar.memory.base import LoreHit, MemoryHit, check_memory
+from mardonar.memory.mcpprobe import first_error
 from mardonar.netreason import os_reason
 from mardonar.urls import redact_url, shown_url
 
@@ -49,10 +49,6 @@ __all__ = [
     "DEFAULT_TOOLS",
     "OPTIONAL_ROLES",
     "GraphMcpMemory",
-    "ToolListing",
-    "first_error",
-    "list_server_tools",
-    "protocol_problem",
     "tool_names",
 ]
 
@@ -364,7 +360,7 @@ class GraphMcpMemory:
     def _failure(self, error: BaseException) -> _CallFailed:
         from mcp import MCPError
 
-        leaf = _leaf(error)
+        leaf = first_error(error)
         if isinstance(leaf, MCPError):
             message = self._scrub(str(leaf))
             missing = "unknown tool" in message.lower() or "not found" in message.lower()
@@ -430,13 +426,6 @@ _ROLE_WORDS = {
 }
 
 
-def _leaf(error: BaseException) -> BaseException:
-    """The first real error inside (nested) exception groups."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
-
-
 def _reason(error: BaseException) -> str:
     """Why a connection failed, in words that never quote the URL."""
     import httpx2
@@ -451,57 +440,3 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, httpx2.HTTPError):
         return type(error).__name__
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-# ---------------------------------------------------------------------- doctor
-
-
-@dataclass(frozen=True)
-class ToolListing:
-    """What an MCP server offers, as `mardonar doctor` reports it."""
-
-    tools: tuple[str, ...]
-    elapsed: float
-    """Seconds the handshake and the listing took."""
-
-
-async def list_server_tools(url: str, timeout: float) -> ToolListing:
-    """Initialize an MCP session at `url` (the initialize handshake) and list its tools.
-
-    Raises TimeoutError after `timeout` seconds, or the transport's error, often inside an
-    exception group (`first_error` finds it).
-    """
-    import anyio
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    started = time.perf_counter()
-    names: list[str] = []
-    with anyio.fail_after(timeout):
-        async with httpx2.AsyncClient(timeout=httpx2.Timeout(timeout)) as http:
-            transport = streamable_http_client(url, http_client=http)
-            async with Client(transport, mode="legacy", cache=None) as client:
-                cursor: str | None = None
-                for _page in range(100):  # a server whose pages never end cannot hang us
-                    listing = await client.list_tools(cursor=cursor)
-                    names.extend(tool.name for tool in listing.tools)
-                    cursor = listing.next_cursor
-                    if not cursor:
-                        break
-    return ToolListing(tuple(names), time.perf_counter() - started)
-
-
-def first_error(error: BaseException) -> BaseException:
-    """The first real error inside (nested) exception groups, its causes intact."""
-    return _leaf(error)
-
-
-def protocol_problem(error: BaseException) -> str | None:
-    """For a doctor row: what an MCP-level refusal (a server that answers HTTP but not MCP,
-    or rejects the handshake) means; None for network errors."""
-    from mcp import MCPError
-
-    if isinstance(error, MCPError):
-        return f"not an MCP endpoint, or it refused the handshake ({error})"
-    return None

@@ -36,13 +36,8 @@ async def _graphmcp_tools(
     url: str, renamed: Mapping[str, str], timeout: float, fix: str
 ) -> list[Row]:
     """A real MCP initialize and tools/list: ✓ when every tool Mardonar calls is offered."""
-    from mardonar.memory.graphmcp import (
-        OPTIONAL_ROLES,
-        first_error,
-        list_server_tools,
-        protocol_problem,
-        tool_names,
-    )
+    from mardonar.memory.graphmcp import OPTIONAL_ROLES, tool_names
+    from mardonar.memory.mcpprobe import first_error, list_server_tools, protocol_problem
 
     shown = shown_url(url)
     try:
