@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,14 +183,7 @@ class Got:
     narration: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "outcome": self.outcome,
-            "checks": self.checks,
-            "xp": self.xp,
-            "items": self.items,
-            "narration": self.narration,
-        }
+        return asdict(self)
 
 
 class CaseError(Exception):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,13 +59,7 @@ class Facts:
     items: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "checks": self.checks,
-            "outcome": self.outcome,
-            "status": self.status,
-            "xp": self.xp,
-            "items": self.items,
-        }
+        return asdict(self)
 
 
 def facts_of(records: Sequence[dict[str, Any]]) -> Facts:
