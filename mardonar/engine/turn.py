@@ -102,14 +102,14 @@ class Turn:
                 fit_turn(self.messages, self.turn_starts, engine.context_budget)
                 async for event in engine._ask(self.messages, tools_allowed, self.turn, reply):
                     yield event
-                async for event in self._recover(reply, tools_allowed):
+                for event in self._recover(reply, tools_allowed):
                     yield event
                 calls, text = self._recovered
                 if calls:
                     async for event in self.run_calls(reply, calls, text):
                         yield event
                     continue
-                async for event in self.check_reply(reply, text):
+                for event in self.check_reply(reply, text):
                     yield event
                 done = self._checked
         except LLMError as error:
@@ -127,9 +127,12 @@ class Turn:
             and self.session.status is Status.active
         )
 
-    async def _recover(self, reply: Reply, tools_allowed: bool) -> AsyncIterator[Event]:
+    def _recover(self, reply: Reply, tools_allowed: bool) -> list[Event]:
         """Tool calls written into the text become calls (or, in the final round, are cut
-        from it); sets `_recovered` to (the calls to run, the text)."""
+        from it); sets `_recovered` to (the calls to run, the text). Plain functions, this
+        and `check_reply`, since they never wait: an async generator each, every round, made
+        `mardonar explore` 2% slower."""
+        events: list[Event] = []
         calls = list(reply.calls)
         text = reply.text
         if tools_allowed and not calls:
@@ -140,16 +143,21 @@ class Turn:
                     self.engine._take_call(reply, call)
                 calls = list(reply.calls)
                 if reply.streamed:
-                    yield NarrationReplaced(turn=self.turn, reason="tool syntax in the reply")
+                    events.append(
+                        NarrationReplaced(turn=self.turn, reason="tool syntax in the reply")
+                    )
                     reply.streamed = False
         elif not tools_allowed:
             recovered = recover_tool_calls(text)
             if recovered.leaked:
                 text = recovered.text
                 if reply.streamed:
-                    yield NarrationReplaced(turn=self.turn, reason="tool syntax in the reply")
+                    events.append(
+                        NarrationReplaced(turn=self.turn, reason="tool syntax in the reply")
+                    )
             calls = []  # no tools in the final round: whatever it asked for is ignored
         self._recovered = (calls, text)
+        return events
 
     async def run_calls(
         self, reply: Reply, calls: list[ToolCall], text: str
@@ -236,7 +244,7 @@ class Turn:
             )
         self.malformed_rounds += malformed_in_round
 
-    async def check_reply(self, reply: Reply, text: str) -> AsyncIterator[Event]:
+    def check_reply(self, reply: Reply, text: str) -> list[Event]:
         """A final reply that breaks a rule gets one correction round (`_checked` False: ask
         again); the second is cut to the limits. Sets the narration when it is final."""
         engine, turn = self.engine, self.turn
@@ -246,13 +254,14 @@ class Turn:
         if problems and not self.corrected:
             self.corrected = True
             reason = "; ".join(problems)
+            events: list[Event] = []
             if reply.streamed:  # withdraw the draft first, then say why
-                yield NarrationReplaced(turn=turn, reason=reason)
-            yield Correction(turn=turn, reason=reason, original=text)
+                events.append(NarrationReplaced(turn=turn, reason=reason))
+            events.append(Correction(turn=turn, reason=reason, original=text))
             self.messages.append(Message("assistant", bound_text(text) or ""))
             self.messages.append(Message("user", turnformat.correction(reason)))
             self._checked = False
-            return
+            return events
         if problems:
             text = enforce_limits(engine.bundle, text)
         self.narration = text.strip()
@@ -260,6 +269,7 @@ class Turn:
             self.narration = engine._fallback_line(self.session, turn)
             self.fallback = True
         self._checked = True
+        return []
 
     async def finish(self) -> AsyncIterator[Event]:
         """Narrate, write the turn into the history and save it (ending the encounter at
