@@ -634,6 +634,21 @@ def test_plays_through_the_real_turn_loop_without_corrections(
 # --------------------------------------------------------------------------- the turn format
 
 
+def test_rolled_checks_are_read_only_from_the_start_of_a_line() -> None:
+    """The first line of a text counts, as every other; a `- rolled` in the middle of a
+    line (a quoted player line, say) is no roll."""
+    text = "\n".join(
+        [
+            turnformat.rolled_line("read-grukk", "aria", 14, 10, True),
+            "bram said: - rolled bribe-grukk by bram, honest",
+            turnformat.rolled_line("improvised stealth", "bram", 3, 12, False),
+            turnformat.rolled_line("bargain-with-knuckle", "aria", 9, 15, False),
+        ]
+    )
+    assert turnformat.rolled_checks(text) == ("read-grukk", "bargain-with-knuckle")
+    assert turnformat.rolled_checks("") == ()
+
+
 def test_the_narrator_reads_back_what_the_engine_writes(goblin: Bundle) -> None:
     """The engine's writers and the narrator's readers share llm/turnformat.py: a rolled
     check in the state section, the player lines and the correction all read back."""

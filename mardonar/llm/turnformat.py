@@ -27,7 +27,9 @@ CORRECTION_PREFIX = "[correction]"
 """A user message starting with this is the loop's correction, not players speaking."""
 
 _LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
-_ROLLED = re.compile(r"^- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ", re.MULTILINE)
+# After a newline rather than `^` under MULTILINE: a pattern that starts with a literal lets
+# `re` skip ahead to it, 4x faster over a 6 KB system prompt (24 -> 6 us), read every turn.
+_ROLLED = re.compile(r"\n- rolled (?P<check>[a-z0-9]+(?:-[a-z0-9]+)*) by ")
 
 
 class PlayerLine(BaseModel):
@@ -102,7 +104,7 @@ def rolled_line(check: str, player: str, total: int, dc: int, success: bool) -> 
 def rolled_checks(text: str) -> tuple[str, ...]:
     """The check ids of the `- rolled …` lines in `text`, in order (improvised rolls, written
     `improvised <skill>`, are not check ids and are skipped)."""
-    return tuple(match["check"] for match in _ROLLED.finditer(text))
+    return tuple(match["check"] for match in _ROLLED.finditer("\n" + text))
 
 
 @functools.lru_cache(maxsize=4096)
