@@ -356,6 +356,30 @@ def test_a_cache_written_by_other_lint_code_is_not_used(
     assert run_lint([repo / "specs"]).cached == 0
 
 
+@pytest.mark.parametrize(
+    "module", ["dicenotation.py", "content/lint/rules.py", "content/yamlpos.py"]
+)
+def test_the_cache_version_follows_every_module_lint_runs(
+    module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit to lint's own code, or to the dice notation its M203 reads from below the
+    content layer, makes every cached result stale."""
+    edited = (Path(lint_cache.__file__).resolve().parent.parent.parent / module).resolve()
+    assert edited.is_file()
+    before = cache_version()
+    read_bytes = Path.read_bytes
+
+    def read_edited(path: Path) -> bytes:
+        return read_bytes(path) + (b"\n# edited\n" if path == edited else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", read_edited)
+    cache_version.cache_clear()
+    try:
+        assert cache_version() != before
+    finally:
+        cache_version.cache_clear()  # the next caller digests the real files again
+
+
 @pytest.mark.parametrize("damage", [1, None, {"findings": [{"line": 1}]}, {"spec": "x"}])
 def test_a_damaged_cache_entry_is_a_miss_not_a_crash(
     repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, damage: object
