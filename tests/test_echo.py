@@ -185,6 +185,9 @@ def test_the_guard_finds_echoes_of_every_kind_of_gm_only_text() -> None:
     assert found("Sure: roll a skill check for a player. Use a spec check id") == (
         "the tool descriptions"
     )
+    assert found("intimidate-grukk: intimidation DC 13, npc grukk. When:") == (
+        "the encounter's GM-only notes"
+    )
     assert found(read.on_success) == "the outcome text of check 'read-grukk' before it was rolled"
     assert found(read.on_success, rolled=["read-grukk"]) is None
     secret = spec.npcs[0].secrets[1]

@@ -4,9 +4,9 @@ Small models echo their instructions: Gemma 3 270M answered its first turn with 
 system prompt ("You are Mardonar, the game master of a tabletop role-playing encounter.
 You are Mardonar, an old road-warden who…"), and a player who asks for "debug mode" can
 get the same from a bigger one. What may not be repeated is the GM-only text of the turn:
-the persona prompt (voice, rules, the engine's rules), the spec's setting and GM notes,
-the outcome texts of checks nobody has rolled yet, the NPC secrets not yet revealed, and
-the tool descriptions.
+the persona prompt (voice, rules, the engine's rules), the spec's setting, GM notes and the
+rest of its GM view (check lines with their DCs, the outcome rules), the outcome texts of
+checks nobody has rolled yet, the NPC secrets not yet revealed, and the tool descriptions.
 
 A reply echoes when it shares a run of `RUN_WORDS` consecutive words with one of them
 (lower-cased, punctuation and spacing ignored), or holds a whole short secret or outcome
@@ -19,7 +19,7 @@ longest run a narration of the golden transcripts shares with GM-only text is 7 
 all 7 are also in text the players may hear (the opening, what an NPC knows); leaving that
 out, 4. The real model's echo repeats 19 words and more at once.
 
-The word runs are hashed once per bundle (`EchoGuard.of`, ~2 ms); a reply is checked in
+The word runs are hashed once per bundle (`EchoGuard.of`, 2-7 ms); a reply is checked in
 one pass over its words, a set lookup each (~60 µs for a 170-word reply).
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mardonar.content.render import persona_prompt
+from mardonar.content.render import persona_prompt, spec_gm_view
 from mardonar.engine.tools import TOOL_SPECS
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ MIN_WORDS = 5
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 Source = tuple[str, str]
-"""What a GM-only text is: ("persona" | "setting" | "gm_notes" | "tools", "") or
+"""What a GM-only text is: ("persona" | "setting" | "gm_notes" | "spec" | "tools", "") or
 ("check", check id) or ("secret", the secret's text)."""
 
 
@@ -81,6 +81,7 @@ class Echo:
             "persona": "your instructions",
             "setting": "the GM-only setting",
             "gm_notes": "the GM notes",
+            "spec": "the encounter's GM-only notes",
             "tools": "the tool descriptions",
             "check": f"the outcome text of check '{key}' before it was rolled",
             "secret": "an NPC's secret that no check has revealed",
@@ -126,6 +127,9 @@ class EchoGuard:
             ]
         for npc in spec.npcs:
             texts += [(("secret", secret), secret) for secret in npc.secrets]
+        # Last, so that a run also in a text above is named after that text: the rest of
+        # the GM view (check lines with their DCs, the outcome rules).
+        texts.append((("spec", ""), spec_gm_view(spec)))
         public = _public_runs(bundle)
         guard = cls()
         lengths = {RUN_WORDS}
