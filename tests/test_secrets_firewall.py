@@ -27,7 +27,11 @@ from tests.llm_server import (  # noqa: F401
     llm_server,
 )
 
-SPECS = sorted(path.name.removesuffix(".yaml") for path in (REPO / "specs").glob("*[!t].yaml"))
+SPECS = sorted(
+    path.name.removesuffix(".yaml")
+    for path in (REPO / "specs").glob("*.yaml")
+    if not path.name.endswith(".test.yaml")
+)
 ALL_SECRETS = {secret for name in SPECS for npc in bundle(name).spec.npcs for secret in npc.secrets}
 _TRY = re.compile(r"\[(\S+) as [^\]]*\] I try ([\w-]+)\.")
 
@@ -115,7 +119,7 @@ def test_no_unrevealed_secret_is_ever_sent_to_the_model(
     assert set(revealed) == {n.id for n in spec.npcs if n.secrets}
     told: set[str] = set()
     requests = llm_server.chat_requests
-    assert len(requests) > 5
+    assert len(requests) > 5 and len(SPECS) >= 3  # the shipped specs were found
     for request in requests:
         told |= _revealed_by(request)
         sent = _sent(request)
