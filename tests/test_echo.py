@@ -4,6 +4,7 @@ corrected once, then replaced by the fallback line, and never shown to a player.
 # ruff: noqa: F811
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,15 @@ async def _session(tmp_path: Path) -> Session:
     table = await open_table(tmp_path, ScriptedLLM([]))
     await table.close()
     return table.session
+
+
+def test_a_short_secret_counts_whole() -> None:
+    loaded = bundle()
+    short = "The key is under the mat."  # 6 words: shorter than a run, still a secret
+    npcs = [npc.model_copy(update={"secrets": [short]}) for npc in loaded.spec.npcs]
+    changed = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"npcs": npcs}))
+    guard = EchoGuard.of(changed)
+    echo = guard.find(f"Grukk whispers: {short.lower()}", rolled=(), revealed=())
+    assert echo is not None and echo.words == 6
+    assert guard.find(f"Grukk whispers: {short}", rolled=(), revealed=[short]) is None
+    assert guard.find("The key is under the rug.", rolled=(), revealed=()) is None
