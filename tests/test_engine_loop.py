@@ -100,7 +100,13 @@ def test_unparseable_tool_syntax_is_stripped_from_the_narration(tmp_path: Path) 
 
 
 def test_narration_streams_as_deltas_before_the_final_text(tmp_path: Path) -> None:
-    llm = ScriptedLLM(["First sentence. Second sentence. Third sentence."])
+    # Long enough to outrun what the echo guard holds back (engine/echo.py: 7 words).
+    llm = ScriptedLLM(
+        [
+            "First sentence of the reply, said slowly. Second sentence of the reply, a "
+            "little longer. Third sentence, the last of them all."
+        ]
+    )
     table = play(tmp_path, llm, [("aria", "Hello.")])
     deltas = of(table.events, NarrationDelta)
     assert len(deltas) >= 2

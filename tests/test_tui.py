@@ -311,7 +311,13 @@ class GatedLLM:
 def test_a_slow_model_never_blocks_the_keys(tmp_path: Path) -> None:
     llm = GatedLLM(
         ScriptedLLM(
-            ["Grukk thinks very hard. Very, very hard. Then he nods.", "Grukk squints at Bram."]
+            [
+                # Its first third outruns what the echo guard holds back (7 words).
+                "Grukk thinks very hard about it, long and slow, scratching under his dented "
+                "helmet and muttering. Very, very hard, with his tongue out and his eyes shut "
+                "tight. Then he nods.",
+                "Grukk squints at Bram.",
+            ]
         )
     )
 

@@ -7,7 +7,8 @@ exactly what the model is sent.
 
 from __future__ import annotations
 
-from mardonar.content.models import Persona, Spec
+from mardonar.content.models import Npc, Persona, Spec
+from mardonar.wording import plural
 
 
 def estimate_tokens(text: str) -> int:
@@ -24,14 +25,38 @@ def persona_prompt(persona: Persona) -> str:
         lines.extend(f"- {rule}" for rule in persona.rules)
     lines.append(
         "Engine rules: call skill_check (with the spec check id) whenever a check's trigger "
-        "happens, and narrate the result the tool returns; never invent a DC or a roll. Reveal an "
-        "NPC's secrets only after a successful check involving that NPC. Call resolve when an "
+        "happens, and narrate the result the tool returns; never invent a DC or a roll. An "
+        "NPC's secrets are not told to you: a successful check on that NPC returns them "
+        "(revealed_secrets), and only then may you reveal them. Call resolve when an "
         "outcome's condition is met. Speak to the players; never decide what their characters "
         "do, say or feel."
     )
     lines.append(f"Keep every reply under {persona.filters.max_words} words.")
     lines.append("Skills: " + ", ".join(persona.skills) + ".")
     return "\n".join(lines)
+
+
+def revealing_checks(spec: Spec, npc: Npc) -> list[str]:
+    """The ids of the checks whose success reveals `npc`'s secrets (those naming it)."""
+    return [check.id for check in spec.checks if check.npc == npc.id]
+
+
+def secrets_line(spec: Spec, npc: Npc) -> str:
+    """What the model is told of an NPC's secrets: how many, and which checks reveal them.
+
+    Never their text: small models echo their instructions, and a player who asks for the
+    prompt ("debug mode") would get every secret. The text arrives in a successful check's
+    result (`revealed_secrets`) and stays in the state section from then on."""
+    count = plural(len(npc.secrets), "secret")
+    checks = revealing_checks(spec, npc)
+    if not checks:  # lint's M403 warns the author of this
+        return f"has {count} that no check can reveal: never invent or hint at them"
+    them = "it" if len(npc.secrets) == 1 else "them"
+    which = checks[0] if len(checks) == 1 else ", ".join(checks[:-1]) + " or " + checks[-1]
+    return (
+        f"has {count}: a successful {which} returns {them} in its result "
+        f"(never invent or hint at {them} before then)"
+    )
 
 
 def spec_gm_view(spec: Spec) -> str:
@@ -52,9 +77,7 @@ def spec_gm_view(spec: Spec) -> str:
         if npc.knows:
             out.append("  knows: " + " | ".join(npc.knows))
         if npc.secrets:
-            out.append(
-                "  secrets (only after a successful check on this NPC): " + " | ".join(npc.secrets)
-            )
+            out.append("  " + secrets_line(spec, npc))
     if spec.checks:
         out.append(
             "## Checks (call skill_check with the id when the trigger happens; DCs are fixed)"

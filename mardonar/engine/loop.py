@@ -427,9 +427,10 @@ class Engine:
         async for chunk in self.llm.stream(request):
             if isinstance(chunk, TextDelta):
                 reply.text += chunk.text
-                if chunk.text:
+                shown = reply.hold.feed(chunk.text) if reply.hold else chunk.text
+                if shown:
                     reply.streamed = True
-                    yield NarrationDelta(turn=turn, text=chunk.text)
+                    yield NarrationDelta(turn=turn, text=shown)
             elif isinstance(chunk, ToolCall):
                 self._take_call(reply, chunk)
             elif isinstance(chunk, Finish):
@@ -439,11 +440,17 @@ class Engine:
                 if reply.streamed:
                     yield NarrationReplaced(turn=turn, reason=f"the model failed: {chunk.reason}")
                 reply.text, reply.calls, reply.streamed, reply.dropped = "", [], False, 0
+                if reply.hold:
+                    reply.hold.reset()
             elif isinstance(chunk, BackendNote):
                 if chunk.error:
                     yield EngineError(turn=turn, message=chunk.text)
                 else:
                     yield Notice(turn=turn, text=chunk.text, data={"record": True})
+        rest = reply.hold.end() if reply.hold else ""
+        if rest:
+            reply.streamed = True
+            yield NarrationDelta(turn=turn, text=rest)
         yield ModelReplied(
             turn=turn,
             content=reply.text,

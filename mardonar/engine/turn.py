@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from mardonar.engine.bounds import bound_text, fit_turn, result_message
 from mardonar.engine.context import build_context, compact_old_turns
 from mardonar.engine.dice import Dice
+from mardonar.engine.echo import EchoGuard, EchoHold
 from mardonar.engine.events import (
     Correction,
     Ended,
@@ -29,7 +30,7 @@ from mardonar.engine.events import (
     ToolCalled,
     ToolResult,
 )
-from mardonar.engine.replycheck import enforce_limits, problems_with
+from mardonar.engine.replycheck import echo_problem, enforce_limits, problems_with
 from mardonar.engine.session import HistoryEntry, Session, Status
 from mardonar.engine.tools import Toolbox, ToolOutcome
 from mardonar.llm import turnformat
@@ -54,6 +55,8 @@ class Reply:
     streamed: bool = False
     dropped: int = 0
     """Calls past the first refused one (the per-reply cap): neither run nor recorded."""
+    hold: EchoHold | None = None
+    """What keeps streamed text back until it is known not to echo GM-only text."""
 
 
 @dataclass
@@ -94,10 +97,11 @@ class Turn:
         engine.last_built = context
         self.messages = list(context.messages)
         self.turn_starts = len(self.messages)
+        guard = EchoGuard.of(engine.bundle)
         try:
             done = False
             while not done:
-                reply = Reply()
+                reply = Reply(hold=EchoHold(guard, self.session))
                 tools_allowed = self._tools_allowed()
                 fit_turn(self.messages, self.turn_starts, engine.context_budget)
                 async for event in engine._ask(self.messages, tools_allowed, self.turn, reply):
@@ -246,15 +250,20 @@ class Turn:
 
     def check_reply(self, reply: Reply, text: str) -> list[Event]:
         """A final reply that breaks a rule gets one correction round (`_checked` False: ask
-        again); the second is cut to the limits. Sets the narration when it is final."""
+        again); the second is cut to the limits, or, when it repeats GM-only text
+        (engine/echo.py), replaced by the persona's fallback line. Sets the narration when it
+        is final."""
         engine, turn = self.engine, self.turn
+        events: list[Event] = []
         problems = problems_with(
             engine.bundle, self.session, text, self.lines, checks_called=self.checks_called
         )
+        echo = EchoGuard.of(engine.bundle).find_in(text, self.session)
+        if echo is not None:
+            problems.insert(0, echo_problem(echo))
         if problems and not self.corrected:
             self.corrected = True
             reason = "; ".join(problems)
-            events: list[Event] = []
             if reply.streamed:  # withdraw the draft first, then say why
                 events.append(NarrationReplaced(turn=turn, reason=reason))
             events.append(Correction(turn=turn, reason=reason, original=text))
@@ -262,14 +271,20 @@ class Turn:
             self.messages.append(Message("user", turnformat.correction(reason)))
             self._checked = False
             return events
-        if problems:
+        if echo is not None:
+            # Corrected once and still echoing: nothing of it is shown, not even cut short.
+            log.warning("a reply repeated %s again; the fallback line was narrated", echo.what)
+            if reply.streamed:
+                events = [NarrationReplaced(turn=turn, reason="the reply repeated GM-only text")]
+            text = ""
+        elif problems:
             text = enforce_limits(engine.bundle, text)
         self.narration = text.strip()
         if not self.narration:
             self.narration = engine._fallback_line(self.session, turn)
             self.fallback = True
         self._checked = True
-        return []
+        return events
 
     async def finish(self) -> AsyncIterator[Event]:
         """Narrate, write the turn into the history and save it (ending the encounter at
