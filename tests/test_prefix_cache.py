@@ -153,3 +153,17 @@ def test_the_bench_reads_what_a_real_server_says_of_each_prompt(
     last = {"choices": [], "timings": {"prompt_n": 212, "cache_n": 3580, "prompt_ms": 8480.5}}
     bench._note(b"data: " + json.dumps(last).encode(), seen)
     assert seen == {"prompt_n": 212, "cache_n": 3580, "prompt_ms": 8480.5}
+
+
+def test_no_two_user_messages_in_a_row_however_short_the_budget(tmp_path: Path) -> None:
+    """Several chat templates (llama.cpp's among them) refuse two user messages in a row:
+    the summary joins the first message of the history, or the turn's own when a budget
+    too short for even the newest turn leaves no history."""
+    reply = "Grukk taps his spear against the railing and squints at you. " * 6
+    llm = ScriptedLLM([reply], repeat_last=True)
+    lines = [("aria", f"I ask Grukk about the weather on day {n}.") for n in range(12)]
+    _play(tmp_path, llm, lines, content=_long_game(12), context_budget=2600)
+    assert any(SUMMARY_HEADING in r.messages[-1].content for r in llm.requests)
+    for request in llm.requests:
+        roles = [m.role for m in request.messages]
+        assert all(a != b or a != "user" for a, b in itertools.pairwise(roles)), roles

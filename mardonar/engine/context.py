@@ -365,13 +365,14 @@ async def build_context(
     summary = _fold_to_fit(bundle, session, room, max(int(budget * SUMMARY_SHARE), 0))
     history = _history_messages(bundle, session.history, max(room - estimate_tokens(summary), 0))
     history_text = "\n".join(m.content for m in history)
-    if summary:
-        # Not a message of its own: several chat templates refuse two user messages in a
-        # row, and after a fold the history starts with the players' lines.
-        if history and history[0].role == "user":
-            history[0] = Message("user", f"{summary}\n\n{history[0].content}")
-        else:
-            history.insert(0, Message("user", summary))
+    # The summary is not a message of its own: several chat templates refuse two user
+    # messages in a row, and after a fold the history starts with the players' lines.
+    if summary and not history:  # a budget too short for even the newest turn
+        turn_message = f"{summary}\n\n{turn_message}"
+    elif summary and history[0].role == "user":
+        history[0] = Message("user", f"{summary}\n\n{history[0].content}")
+    elif summary:
+        history.insert(0, Message("user", summary))
     system = "\n\n".join(s.text for s in head if s.text)
     sections = (
         *head,
