@@ -166,9 +166,10 @@ class Recorder:
 class _Proxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, timeout: float) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.upstream = upstream.rstrip("/")
+        self.timeout = timeout
         self.turn = 0
         self.records: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -198,21 +199,23 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         }
         started = time.perf_counter()
         seen: dict[str, Any] = {}
+        answering = False
         try:
             with httpx.stream(
                 self.command,
                 self.server.upstream + self.path,
                 content=body or None,
                 headers=headers,
-                timeout=httpx.Timeout(900.0, connect=10.0),
+                timeout=httpx.Timeout(self.server.timeout, connect=10.0),
             ) as response:
+                answering = True
                 self.send_response(response.status_code)
                 kind = response.headers.get("content-type", "application/json")
                 self.send_header("Content-Type", kind)
                 self.send_header("Connection", "close")
                 self.end_headers()
                 pending = b""
-                for chunk in response.iter_raw():
+                for chunk in response.iter_bytes():  # decoded: no Content-Encoding passed on
                     self.wfile.write(chunk)
                     self.wfile.flush()
                     pending += chunk
@@ -221,7 +224,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                         _note(line, seen)
                 _note(pending, seen)
         except httpx.HTTPError as error:
-            self.send_error(502, f"bench proxy: {error}")
+            if not answering:  # else the answer is cut off, as the server cut it
+                self.send_error(502, f"bench proxy: {error}")
             return
         if self.command == "POST" and self.path.endswith("/chat/completions"):
             with self.server.lock:
@@ -281,7 +285,7 @@ async def record_session(
     else:
         from mardonar.llm.openai_compat import OpenAICompatLLM
 
-        proxy = _Proxy(base_url)
+        proxy = _Proxy(base_url, timeout)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         llm = OpenAICompatLLM(
             base_url=f"http://127.0.0.1:{proxy.server_address[1]}",
