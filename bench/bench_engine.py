@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mardonar.content.bundle import load_bundle  # noqa: E402
+from mardonar.content.bundle import Bundle, load_bundle  # noqa: E402
 from mardonar.engine.loop import Engine  # noqa: E402
 from mardonar.llm.offline import OfflineNarrator  # noqa: E402
 from mardonar.memory.sqlite import SqliteMemory  # noqa: E402
@@ -48,15 +48,16 @@ LINES = [
 ]
 
 
-async def one_session(turns: int, backend: str = "offline") -> tuple[list[float], dict[int, int]]:
-    content = load_bundle("goblin-toll-bridge", cwd=REPO)
+def endless_bundle(turns: int, root: Path = REPO) -> Bundle:
+    """goblin-toll-bridge that lasts past `turns`: max_turns raised, and no check leads to
+    an outcome (without leads_to a successful check never ends the session)."""
+    content = load_bundle("goblin-toll-bridge", cwd=root)
     spec = content.spec
-    endless = dataclasses.replace(
+    return dataclasses.replace(
         content,
         spec=spec.model_copy(
             update={
                 "limits": spec.limits.model_copy(update={"max_turns": turns + 10}),
-                # Without leads_to a successful check never ends the session.
                 "checks": [
                     c.model_copy(update={"leads_to": None, "failure_leads_to": None})
                     for c in spec.checks
@@ -64,6 +65,10 @@ async def one_session(turns: int, backend: str = "offline") -> tuple[list[float]
             }
         ),
     )
+
+
+async def one_session(turns: int, backend: str = "offline") -> tuple[list[float], dict[int, int]]:
+    endless = endless_bundle(turns)
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         narrator = OfflineNarrator(endless, 7)

@@ -75,6 +75,7 @@ async def open_table(
     seed: int = 1,
     content: Bundle | None = None,
     max_tool_rounds: int = 4,
+    context_budget: int = TurnLimits.context_budget,
     transcript: bool = False,
 ) -> Table:
     loaded = content or bundle(spec)
@@ -85,7 +86,7 @@ async def open_table(
         store=SqliteStore(data / "mardonar.db"),
         memory=SqliteMemory(data / "mardonar.db"),
         data_dir=data,
-        limits=TurnLimits(max_tool_rounds=max_tool_rounds),
+        limits=TurnLimits(max_tool_rounds=max_tool_rounds, context_budget=context_budget),
     )
     session = await engine.start(seed=seed, transcript=tmp_path / "transcript.jsonl")
     table = Table(engine, session)

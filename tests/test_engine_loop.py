@@ -160,8 +160,8 @@ def test_max_turns_ends_the_encounter_unresolved_with_a_summary(tmp_path: Path) 
     assert table.session.status.value == "ended"
     assert table.session.xp_awarded == {}
     assert ended[0].summary_path and Path(ended[0].summary_path).read_text().count("unresolved")
-    # The GM was told to wrap up before the end.
-    assert "Wrap up" in llm.requests[-1].messages[0].content
+    # The GM was told to wrap up before the end, in the turn's context.
+    assert "Wrap up" in llm.requests[-1].messages[-1].content
 
 
 def test_several_players_in_one_turn_all_take_part(tmp_path: Path) -> None:
@@ -208,18 +208,26 @@ def test_the_prompt_for_turn_200_is_not_much_bigger_than_for_turn_10(tmp_path: P
     at_10, at_200 = _prompt_tokens(llm.requests[9]), _prompt_tokens(llm.requests[199])
     assert at_200 <= 1.25 * at_10, (at_10, at_200)
     # Older turns are summarised, not dropped: turn 1 is still mentioned at turn 200.
-    assert "T1 " in llm.requests[199].messages[0].content or "earlier turns omitted" in (
-        llm.requests[199].messages[0].content
-    )
+    summary = llm.requests[199].messages[1].content
+    assert "T1 " in summary or "earlier turns omitted" in summary
 
 
 def test_lore_enters_the_context_when_its_keywords_are_mentioned(tmp_path: Path) -> None:
     content = bundle()
-    troll_lore = next(doc for doc in content.lore if doc.id == "the-troll-under-the-bridge")
-    keyword = troll_lore.keywords[0]
+    harbour = next(doc for doc in content.lore if doc.id == "port-varrow")
+    assert harbour.id not in content.spec.lore
+    spec_lore = [doc for doc in content.lore if doc.id in content.spec.lore]
     llm = ScriptedLLM(["Hm."], repeat_last=True)
-    play(tmp_path, llm, [("aria", f"Tell me about the {keyword}.")])
-    assert troll_lore.title in llm.requests[0].messages[0].content
+    play(tmp_path, llm, [("aria", "We wait."), ("aria", f"Ever been to {harbour.keywords[0]}?")])
+    quiet, mentioned = llm.requests
+    heading = f"### {harbour.title}"
+    assert heading not in " ".join(m.content for m in quiet.messages)
+    # In the turn's own message, with the players' line: not in the head, which stays the
+    # same every turn and holds the spec's own lore.
+    assert heading in mentioned.messages[-1].content
+    assert heading not in mentioned.messages[0].content
+    assert quiet.messages[0] == mentioned.messages[0]
+    assert all(f"### {doc.title}" in mentioned.messages[0].content for doc in spec_lore)
 
 
 def test_secrets_are_revealed_only_after_a_successful_check(tmp_path: Path) -> None:

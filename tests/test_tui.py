@@ -257,15 +257,16 @@ def test_the_context_inspector_lists_each_section_against_the_budget(tmp_path: P
         screen = app.screen
         assert isinstance(screen, ContextScreen)
         names = [row.name for row in screen.rows]
-        assert names == [
+        assert names == [  # in the order they are sent: the stable head first
             "persona",
             "spec",
             "party",
-            "state",
             "lore",
-            "memories",
             "summary",
             "history",
+            "state",
+            "triggered",
+            "memories",
             "player",
         ]
         tokens = {row.name: row.tokens for row in screen.rows}

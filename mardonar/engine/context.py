@@ -1,10 +1,21 @@
-"""What the model is sent each turn, within a token budget.
+"""What the model is sent each turn, within a token budget, laid out for a prefix cache.
 
-Fixed parts (persona, the spec's GM view, the party, the state of play) always go in; the
-variable parts get shares of what is left: keyword-triggered lore, the memories of NPCs in
-play, the rolling summary of older turns (newest lines kept), then as many recent turns as
-fit. Older turns leave the history for one summary line each, so turn 200 costs about what
-turn 10 does.
+A local server (llama.cpp, vLLM, Ollama) keeps the tokens of the previous request and
+evaluates only what follows the longest prefix the new request shares with it; on a small
+CPU that evaluation is the whole turn (25 tokens/s on 2 cores). So each turn's request
+extends the previous one, and what changes every turn comes last:
+
+1. the system message: the stable head (persona, the spec's GM view, the party, the spec's
+   own lore), byte-identical every turn of a session;
+2. the summary of older turns (it changes only when turns are folded into it), then the
+   history, append-only between folds: turns are folded in blocks (`compact_old_turns`),
+   never one per turn, and a history over the budget is folded too, never slid;
+3. the turn's user message: its context (the state of play, lore the players' words
+   triggered, the memories of NPCs in play), then the players' lines
+   (`turnformat.turn_message`). The history keeps only the lines, so the next request
+   re-reads just this message, the reply and the new turn.
+
+Older turns become one summary line each, so turn 200 costs about what turn 10 does.
 """
 
 from __future__ import annotations
@@ -23,13 +34,22 @@ from mardonar.llm.turnformat import PlayerLine
 
 if TYPE_CHECKING:
     from mardonar.content.bundle import Bundle
+    from mardonar.content.models import Lore
     from mardonar.memory.base import Memory
 
 RECENT_TURNS = 8
-"""Turns kept verbatim in the session; older ones become one summary line each."""
+"""Turns kept verbatim after a fold; older ones become one summary line each."""
+FOLD_BLOCK = 8
+"""Turns the history grows by past RECENT_TURNS before they are folded at once: a fold
+changes the summary and so re-reads everything after the head (one turn in nine), and in
+between every request extends the previous one."""
 LORE_SHARE = 0.15
+"""The spec's own lore (in the head); lore the players trigger gets what it leaves."""
+TRIGGERED_LORE_FLOOR = 0.05
+"""Triggered lore always gets at least this share, however long the spec's own lore."""
 MEMORY_SHARE = 0.10
 SUMMARY_SHARE = 0.10
+SUMMARY_HEADING = "## Earlier in this encounter"
 WRAP_UP_TURNS = 3
 """The GM is told to wrap up when this many turns are left."""
 
@@ -163,19 +183,32 @@ def _fit(text: str, tokens: int) -> str:
     return cut.rsplit(" ", 1)[0] + "…"
 
 
-def _lore_section(bundle: Bundle, recent_text: str, budget: int) -> str:
-    mentioned = Mentioned(recent_text)
-    triggered = [doc for doc in bundle.lore if any(map(mentioned, doc.keywords))]
-    spec_lore = [doc for doc in bundle.lore if doc.id in bundle.spec.lore and doc not in triggered]
+def _lore_rows(heading: str, docs: Iterable[Lore], budget: int) -> str:
     rows: list[str] = []
     left = budget
-    for doc in [*triggered, *spec_lore]:
+    for doc in docs:
         if left <= 20:
             break
         text = _fit(f"### {doc.title}\n{doc.body}", left)
         rows.append(text)
         left -= estimate_tokens(text)
-    return ("## Lore\n" + "\n".join(rows)) if rows else ""
+    return (f"{heading}\n" + "\n".join(rows)) if rows else ""
+
+
+def _spec_lore(bundle: Bundle, budget: int) -> str:
+    """The lore files the spec names: the same every turn, so part of the head."""
+    return _lore_rows("## Lore", (doc for doc in bundle.lore if doc.id in bundle.spec.lore), budget)
+
+
+def _triggered_lore(bundle: Bundle, recent_text: str, budget: int) -> str:
+    """Other lore files whose keywords the recent lines mention: part of the turn's context."""
+    mentioned = Mentioned(recent_text)
+    triggered = (
+        doc
+        for doc in bundle.lore
+        if doc.id not in bundle.spec.lore and any(map(mentioned, doc.keywords))
+    )
+    return _lore_rows("## Lore the players mention", triggered, budget)
 
 
 async def _memory_section(
@@ -216,13 +249,15 @@ def _summary_section(session: Session, budget: int) -> str:
         kept.append(line)
         left -= cost
     omitted = len(session.summary_lines) - len(kept)
-    head = "## Earlier in this encounter"
+    head = SUMMARY_HEADING
     if omitted:
         head += f" ({omitted} earlier turns omitted)"
     return "\n".join([head, *reversed(kept)])
 
 
 def _history_messages(bundle: Bundle, history: list[HistoryEntry], budget: int) -> list[Message]:
+    """The history as messages, newest kept when even one turn is over `budget` (the last
+    resort: `_fold_to_fit` has folded all it could, and this drops messages)."""
     messages: list[Message] = []
     left = budget
     for entry in reversed(history):
@@ -248,6 +283,57 @@ def _history_messages(bundle: Bundle, history: list[HistoryEntry], budget: int) 
     return merged
 
 
+def _entry_tokens(bundle: Bundle, entry: HistoryEntry) -> int:
+    if entry.role == "player":
+        return estimate_tokens(
+            turnformat.player_line(player_label(bundle, entry.speaker), entry.text)
+        )
+    return estimate_tokens(entry.text)
+
+
+def _fold_to_fit(bundle: Bundle, session: Session, room: int, summary_budget: int) -> str:
+    """The summary, after folding old turns into it when it and the history are over
+    `room`. A fold changes what follows the head, so it is done rarely and in a block: the
+    newest turns that take at most half of the history's room stay, leaving it room to grow
+    for several turns, each request extending the last, before the next fold. The fold is
+    the session's own, saved with the turn."""
+    summary = _summary_section(session, summary_budget)
+    history = session.history
+    tokens = estimate_tokens(summary) + sum(_entry_tokens(bundle, e) for e in history)
+    if not history or tokens <= room:
+        return summary
+    half = (room - summary_budget) // 2
+    per_turn: dict[int, int] = {}
+    for entry in history:
+        per_turn[entry.turn] = per_turn.get(entry.turn, 0) + _entry_tokens(bundle, entry)
+    oldest_kept, used = history[-1].turn, 0
+    for turn in sorted(per_turn, reverse=True):
+        used += per_turn[turn]
+        if used > half and turn != history[-1].turn:
+            break
+        oldest_kept = turn
+    _fold(bundle, session, oldest_kept)
+    return _summary_section(session, summary_budget)
+
+
+def _head(bundle: Bundle, budget: int) -> list[Section]:
+    """The stable head, rendered once per bundle (and budget, which the lore is fitted to)."""
+    rendered = bundle.rendered
+    if "spec" not in rendered:
+        rendered["persona"] = persona_prompt(bundle.persona)
+        rendered["party"] = _party_section(bundle)
+        rendered["spec"] = spec_gm_view(bundle.spec)
+    lore_key = f"lore:{budget}"
+    if lore_key not in rendered:
+        rendered[lore_key] = _spec_lore(bundle, max(int(budget * LORE_SHARE), 0))
+    return [
+        Section("persona", rendered["persona"]),
+        Section("spec", rendered["spec"]),
+        Section("party", rendered["party"]),
+        Section("lore", rendered[lore_key]),
+    ]
+
+
 async def build_context(
     bundle: Bundle,
     session: Session,
@@ -256,45 +342,61 @@ async def build_context(
     *,
     budget: int,
 ) -> BuiltContext:
+    """The turn's request (see the module's docstring for the layout and why). Folds the
+    session's oldest turns into its summary when the history is over what the budget leaves
+    it (the only change it makes to the session)."""
     current = format_player_lines(bundle, lines)
     recent_text = " ".join([current, *(e.text for e in session.history[-4:])])
-    rendered = bundle.rendered
-    if "spec" not in rendered:  # the same every turn: rendered once per bundle
-        rendered["persona"] = persona_prompt(bundle.persona)
-        rendered["party"] = _party_section(bundle)
-        rendered["spec"] = spec_gm_view(bundle.spec)
-    fixed = [
-        Section("persona", rendered["persona"]),
-        Section("spec", rendered["spec"]),
-        Section("party", rendered["party"]),
+    head = _head(bundle, budget)
+    lore_room = max(int(budget * LORE_SHARE) - head[-1].tokens, int(budget * TRIGGERED_LORE_FLOOR))
+    tail = [
         Section("state", _state_section(bundle, session)),
+        Section("triggered", _triggered_lore(bundle, recent_text, max(lore_room, 0))),
+        Section(
+            "memories",
+            await _memory_section(
+                bundle, session, memory, current, max(int(budget * MEMORY_SHARE), 0)
+            ),
+        ),
     ]
-    left = budget - sum(s.tokens for s in fixed) - estimate_tokens(current)
-    lore = Section("lore", _lore_section(bundle, recent_text, max(int(budget * LORE_SHARE), 0)))
-    memories = Section(
-        "memories",
-        await _memory_section(bundle, session, memory, current, max(int(budget * MEMORY_SHARE), 0)),
-    )
-    summary = Section("summary", _summary_section(session, max(int(budget * SUMMARY_SHARE), 0)))
-    left -= lore.tokens + memories.tokens + summary.tokens
-    history = _history_messages(bundle, session.history, max(left, 0))
-    sections = [*fixed, lore, memories, summary]
-    system = "\n\n".join(s.text for s in sections if s.text)
+    context = "\n\n".join(s.text for s in tail if s.text)
+    turn_message = turnformat.turn_message(context, current)
+    room = budget - sum(s.tokens for s in head) - estimate_tokens(turn_message)
+    summary = _fold_to_fit(bundle, session, room, max(int(budget * SUMMARY_SHARE), 0))
+    history = _history_messages(bundle, session.history, max(room - estimate_tokens(summary), 0))
     history_text = "\n".join(m.content for m in history)
-    all_sections = (
-        *sections,
+    # The summary is not a message of its own: several chat templates refuse two user
+    # messages in a row, and after a fold the history starts with the players' lines.
+    if summary and not history:  # a budget too short for even the newest turn
+        turn_message = f"{summary}\n\n{turn_message}"
+    elif summary and history[0].role == "user":
+        history[0] = Message("user", f"{summary}\n\n{history[0].content}")
+    elif summary:
+        history.insert(0, Message("user", summary))
+    system = "\n\n".join(s.text for s in head if s.text)
+    sections = (
+        *head,
+        Section("summary", summary),
         Section("history", history_text),
+        *tail,
         Section("player", current),
     )
-    messages = (Message("system", system), *history, Message("user", current))
-    return BuiltContext(messages=messages, sections=all_sections, budget=budget)
+    messages = (Message("system", system), *history, Message("user", turn_message))
+    return BuiltContext(messages=messages, sections=sections, budget=budget)
 
 
 def compact_old_turns(bundle: Bundle, session: Session) -> None:
-    """Move turns older than the recent window out of the history, one line per turn."""
+    """Fold old turns into the summary in a block: once the history spans more than
+    RECENT_TURNS + FOLD_BLOCK turns, all but the newest RECENT_TURNS go at once."""
     if not session.history:
         return
-    oldest_kept = session.history[-1].turn - RECENT_TURNS + 1
+    newest = session.history[-1].turn
+    if session.history[0].turn <= newest - RECENT_TURNS - FOLD_BLOCK:
+        _fold(bundle, session, newest - RECENT_TURNS + 1)
+
+
+def _fold(bundle: Bundle, session: Session, oldest_kept: int) -> None:
+    """Move the turns before `oldest_kept` from the history to the summary, a line a turn."""
     old = [e for e in session.history if e.turn < oldest_kept]
     if not old:
         return

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from mardonar.llm.turnformat import split_turn_message
 from mardonar.wording import one_line
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -178,7 +179,7 @@ ASKED_RESULT = 160
 
 def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
     """What the model was asked, in a few hundred bytes: the role and start of the last
-    message that is not a tool result (the player's words, a correction, the model's own
+    message that is not a tool result (the players' words, a correction, the model's own
     tool calls) and the tool results fed back after it. The whole prompt is not recorded:
     it repeats the spec and the persona every time, and tells a reader less than this."""
     end = len(messages)
@@ -188,8 +189,11 @@ def asked_digest(messages: Sequence[Message]) -> dict[str, Any]:
     if end:
         last = messages[end - 1]
         digest["role"] = last.role
-        if last.content:
-            digest["text"] = one_line(last.content, ASKED_TEXT, ellipsis="...")
+        # The players' lines of a turn message, not the context above them (the state of
+        # play, the same start every turn).
+        text = split_turn_message(last.content)[1] if last.role == "user" else last.content
+        if text:
+            digest["text"] = one_line(text, ASKED_TEXT, ellipsis="...")
         if last.tool_calls:
             digest["calls"] = [call.name for call in last.tool_calls]
     results = [

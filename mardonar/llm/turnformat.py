@@ -5,8 +5,11 @@ has no model) finds its way through a request by reading those shapes back. Both
 import them from here, so a change to one wording cannot silently break the other:
 
 - a player's line: `[aria as Aria Swiftwind] I threaten Grukk` (`[aria] …` with no character);
+- the turn's user message: what changes every turn (the state of play, triggered lore, NPC
+  memories), then the players' lines under `## The players' turn` (the history keeps only
+  the lines: see `turn_message`);
 - the loop's one correction round: a user message `[correction] <why>. Answer again.`;
-- a check rolled in an earlier turn, in the system prompt's state section:
+- a check rolled in an earlier turn, in the turn message's state section:
   `- rolled <check> by <player>: <total> vs DC <dc>, <verdict>`;
 - a keyword or name "mentioned" in a text: a whole-word (or whole-phrase) match,
   case-insensitive, the same for the missed-check heuristic and the narrator's choices.
@@ -25,6 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CORRECTION_PREFIX = "[correction]"
 """A user message starting with this is the loop's correction, not players speaking."""
+
+PLAYERS_HEADING = "## The players' turn"
+"""In the turn's user message, the players' lines follow this line; what is above it is the
+turn's context (state, triggered lore, memories)."""
+_PLAYERS_MARK = f"\n\n{PLAYERS_HEADING}\n"
 
 _LINE = re.compile(r"^\[(?P<label>[^\]\n]+)\][ \t]?(?P<text>.*)$")
 # After a newline rather than `^` under MULTILINE: a pattern that starts with a literal lets
@@ -84,6 +92,24 @@ def parse_player_lines(text: str) -> list[PlayerLine]:
             last = lines[-1]
             lines[-1] = last.model_copy(update={"text": f"{last.text} {raw.strip()}".strip()})
     return lines
+
+
+def turn_message(context: str, players: str) -> str:
+    """The turn's user message: `context` (what changes every turn), then the players' lines.
+
+    The parts of the prompt that change every turn sit here, at its very end, so that
+    everything before this message is the previous turn's request extended, which a
+    server's prefix cache can reuse. The history keeps the bare lines (`players`)."""
+    return f"{context}{_PLAYERS_MARK}{players}" if context else players
+
+
+def split_turn_message(text: str) -> tuple[str, str]:
+    """(the context, the players' lines) of a `turn_message`; ("", text) for bare lines.
+
+    Split at the FIRST heading: the context is written by the engine and comes first, so a
+    player who types the heading only adds text to their own line."""
+    context, mark, players = text.partition(_PLAYERS_MARK)
+    return (context, players) if mark else ("", text)
 
 
 def correction(reason: str) -> str:

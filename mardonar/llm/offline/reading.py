@@ -1,8 +1,9 @@
 """Reading a request back: which turn it is, the players' lines, this turn's tool results.
 
-The turn starts after the LAST user message that is not the loop's correction; everything
-after it (assistant tool calls and the tool results answering them) is this turn's work so
-far. The text conventions themselves are llm/turnformat.py's.
+The turn starts at the LAST user message that is not the loop's correction: the turn's
+context (the state of play, with the checks rolled so far), then the players' lines;
+everything after it (assistant tool calls and the tool results answering them) is this
+turn's work so far. The text conventions themselves are llm/turnformat.py's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class TurnView:
     """What the narrator needs from a request: the players' lines and this turn's work."""
 
     key: str
-    """The turn's user message text: with the seed and round, the input of every choice."""
+    """The players' lines of the turn's user message (its context left out): with the seed
+    and round, the input of every choice."""
     lines: tuple[PlayerLine, ...]
     round: int
     results: tuple[TurnResult, ...]
@@ -44,7 +46,7 @@ class TurnView:
     earlier: tuple[Message, ...]
     """History before the turn (system message excluded), oldest first."""
     rolled_before: tuple[str, ...]
-    """Check ids the system prompt's state section lists as rolled in earlier turns."""
+    """Check ids the turn message's state section lists as rolled in earlier turns."""
 
 
 def _loads(text: str) -> Any:
@@ -68,10 +70,11 @@ def read_turn(messages: Sequence[Message], player_id: Callable[[str], str]) -> T
         ),
         None,
     )
-    key = messages[start].content if start is not None else ""
+    context, key = (
+        turnformat.split_turn_message(messages[start].content) if start is not None else ("", "")
+    )
     after = messages[start + 1 :] if start is not None else messages
     earlier = tuple(m for m in messages[: start or 0] if m.role != "system")
-    system = "\n".join(m.content for m in messages if m.role == "system")
     calls: dict[str, ToolCall] = {}
     attempted_checks: list[tuple[str, str]] = []
     attempted_outcomes: set[str] = set()
@@ -113,5 +116,5 @@ def read_turn(messages: Sequence[Message], player_id: Callable[[str], str]) -> T
         attempted_outcomes=frozenset(attempted_outcomes),
         correction=correction,
         earlier=earlier,
-        rolled_before=rolled_checks(system),
+        rolled_before=rolled_checks(context),
     )
