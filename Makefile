@@ -18,7 +18,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCHES := $(sort $(wildcard bench/bench_*.py))
 
-.PHONY: help setup play test lint fmt bench clean check-redis
+MODELS ?= .models
+
+.PHONY: help setup play test lint fmt bench clean check-redis models
 
 help:
 	@echo "make play     set up, then playtest $(SPEC) (SPEC=id, ARGS='--seed 7 --plain')"
@@ -27,6 +29,7 @@ help:
 	@echo "make fmt      ruff format, then ruff check --fix"
 	@echo "make bench    run the benchmarks in bench/ (by hand; not part of the tests)"
 	@echo "make setup    only create $(VENV) and install mardonar with its dev tools"
+	@echo "make models   install the real-model lane in $(MODELS) (llama.cpp server, Gemma 3 270M, LiteLLM)"
 	@echo "make clean    remove caches, bench output and the .venv"
 
 setup: $(STAMP)
@@ -79,6 +82,11 @@ check-redis:
 	    echo "make: redis-server is not on PATH and the tests need it: install it with" \
 	      "'sudo apt-get install redis-server'" >&2; \
 	    exit 1; }; }
+
+# The real-model lane (tests/real_model.py): without it `make test` skips those tests with
+# one line naming this target; CI installs it and requires it (MARDONAR_REAL_MODEL=required).
+models:
+	@tools/install_models.sh $(MODELS)
 
 lint: $(STAMP)
 	$(BIN)/mardonar lint
