@@ -58,7 +58,7 @@ setting or of the persona's instructions is longer, a phrase the narration share
 chance ("the troll under the bridge") is shorter."""
 
 
-MAX_TOKENS = 160
+MAX_TOKENS = 96
 """Most tokens in one reply in the lane (the shipped persona allows 400): a 270M model on
 two cores generates a few tokens a second, and what is asserted does not need long replies."""
 
@@ -131,10 +131,13 @@ def shown_texts(events: Iterable[Event]) -> list[tuple[int, str]]:
 
 
 def gm_only_leaks(bundle: Bundle, session: Session, events: list[Event]) -> list[str]:
+    """Runs of GM-only text in what the model had shown. Turn 0 is the spec's opening, the
+    author's words for the players, which may retell the setting."""
+    public = shingles(bundle.spec.opening)
     leaks = []
     for turn, text in shown_texts(events):
-        seen = shingles(text)
-        if not seen:
+        seen = shingles(text) - public
+        if turn == 0 or not seen:
             continue
         for secret_text in gm_only_texts(bundle, session, turn):
             common = seen & shingles(secret_text)
