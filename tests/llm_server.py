@@ -40,6 +40,16 @@ Server-wide behaviour, checked before the script (and not consuming it):
 - `reject_tools` / `reject_tool_choice`: a request with `tools` (or a `tool_choice` other
   than "auto") gets a 400, like servers without tool support.
 - `models_status`: answer `GET /models` with this HTTP status instead of the list.
+- `stream_usage = False`: never send the usage chunk, whatever `stream_options` asks
+  (llama-cpp-python's server ignores `include_usage`).
+- `tool_choice_500`: a `tool_choice` other than "auto" gets an HTTP 500 with an empty
+  message, as llama-cpp-python's `chatml-function-calling` does (it asserts "auto").
+
+What servers say of the model's context window (llm/openai_compat/window.py), each unset
+(a 404) by default: `max_model_len` (vLLM: on each `GET /v1/models` entry), `props_n_ctx`
+(llama.cpp's server: `GET /props` at the root, `default_generation_settings.n_ctx`) and
+`model_info` (the LiteLLM proxy: `GET /v1/model/info`, this dict as the served model's
+`model_info`).
 
 Connection refused is `stop()`; `start()` brings the server back on the SAME port (a test
 can kill the primary backend mid-session and revive it). `stop()` also cuts every open
@@ -210,6 +220,11 @@ class ScriptedServer:
         self.reject_tools = False
         self.reject_tool_choice = False
         self.models_status: int | None = None
+        self.stream_usage = True
+        self.tool_choice_500 = False
+        self.max_model_len: int | None = None
+        self.props_n_ctx: int | None = None
+        self.model_info: dict[str, Any] | None = None
         self.default: ScriptItem | None = None
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptItem] = deque()
@@ -398,7 +413,24 @@ class ScriptedServer:
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.models
             ]
+            if self.max_model_len is not None:
+                data = [{**entry, "max_model_len": self.max_model_len} for entry in data]
             _send_json(handler, 200, {"object": "list", "data": data})
+            return
+        if request.method == "GET" and path == "/props" and self.props_n_ctx is not None:
+            settings = {"n_ctx": self.props_n_ctx, "temperature": 0.8}
+            _send_json(handler, 200, {"default_generation_settings": settings, "total_slots": 1})
+            return
+        if request.method == "GET" and path.endswith("/model/info") and self.model_info:
+            data = [
+                {
+                    "model_name": m,
+                    "litellm_params": {"model": f"openai/{m}"},
+                    "model_info": {"id": f"id-{m}", **self.model_info},
+                }
+                for m in self.models
+            ]
+            _send_json(handler, 200, {"data": data})
             return
         if not request.is_chat:
             _send_error(handler, 404, f"no route for {request.method} {request.path}")
@@ -418,6 +450,9 @@ class ScriptedServer:
             return
         if self.reject_tool_choice and body.get("tool_choice") not in (None, "auto"):
             _send_error(handler, 400, "tool_choice is not supported: only 'auto' is")
+            return
+        if self.tool_choice_500 and body.get("tool_choice") not in (None, "auto"):
+            _send_error(handler, 500, "", "internal_server_error")
             return
         item = self._next_item()
         if callable(item):
@@ -465,7 +500,9 @@ class ScriptedServer:
         cut_after: int | None = None,
     ) -> None:
         body = request.body if isinstance(request.body, dict) else {}
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = self.stream_usage and bool(
+            (body.get("stream_options") or {}).get("include_usage")
+        )
         events = _chunks(reply, request, include_usage=include_usage)
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")

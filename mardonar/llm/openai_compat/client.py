@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from mardonar.llm.base import (
     Chunk,
+    ContextWindow,
     Finish,
     LLMConfigError,
     LLMRequest,
@@ -30,6 +31,7 @@ from mardonar.llm.base import (
     ToolCall,
 )
 from mardonar.llm.openai_compat.deltas import _add_call_delta, _PartialCall
+from mardonar.llm.openai_compat.entities import EntityStream, decode_arguments, decode_reply
 from mardonar.llm.openai_compat.errors import (
     _CONTEXT_TOO_LONG,
     _MODEL_PROBLEM,
@@ -46,10 +48,14 @@ from mardonar.llm.openai_compat.errors import (
 from mardonar.llm.openai_compat.jsonmode import calls_from_text
 from mardonar.llm.openai_compat.probe import PROBE_TIMEOUT, Probe
 from mardonar.llm.openai_compat.probe import probe as run_probe
+from mardonar.llm.openai_compat.usage import estimated_completion, estimated_prompt
+from mardonar.llm.openai_compat.window import reported_window
 from mardonar.llm.openai_compat.wire import ToolMode, chat_params
 from mardonar.urls import redact_url
 
 log = logging.getLogger(__name__)
+
+_TOOL_CHOICE = re.compile(r"tool[_ ]choice", re.IGNORECASE)
 
 NO_KEY = "not-needed"
 """Sent as the bearer token when no key is configured: local servers ignore it, and the
@@ -75,6 +81,7 @@ class OpenAICompatLLM:
         retry_backoff: float = 0.5,
         max_retry_after: float = 30.0,
         settings_prefix: str = "LITELLM",
+        context_window: int | None = None,
     ) -> None:
         if tool_mode not in ("native", "json"):
             raise ValueError(f"tool_mode must be 'native' or 'json', not {tool_mode!r}")
@@ -87,6 +94,11 @@ class OpenAICompatLLM:
         self.max_retry_after = max_retry_after
         self.settings_prefix = settings_prefix
         self._api_key = api_key or None
+        self.configured_window = context_window
+        """MARDONAR_CONTEXT_WINDOW: wins over what the server reports."""
+        self.tool_choice = True
+        """Whether requests with tools say `tool_choice: "auto"`; off for the rest of the
+        process once the server rejects the field (see `stream`)."""
         self._client: AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -157,8 +169,10 @@ class OpenAICompatLLM:
         Connection errors, timeouts, 429 and 5xx get one retry (after `retry_backoff`
         seconds, or the server's Retry-After up to `max_retry_after`), then
         `LLMUnavailable`; nothing is retried once text has been handed on."""
-        params = chat_params(request, self.model, self.tool_mode)
-        for attempt in (1, 2):
+        params = chat_params(request, self.model, self.tool_mode, tool_choice=self.tool_choice)
+        attempt = 0
+        while attempt < 2:
+            attempt += 1
             yielded = False
             try:
                 async with aclosing(self._attempt(params, request)) as chunks:
@@ -168,6 +182,14 @@ class OpenAICompatLLM:
                 return
             except _caught() as error:
                 failure = await self._failure(error)
+            if not yielded and "tool_choice" in params and _TOOL_CHOICE.search(failure.what):
+                # A server that knows no tool_choice at all: ask again without it, now and
+                # for the rest of the process (not counted as the one retry).
+                log.info("%s rejects tool_choice; not sending it again", self.where)
+                self.tool_choice = False
+                params = chat_params(request, self.model, self.tool_mode, tool_choice=False)
+                attempt -= 1
+                continue
             # Raised outside the except block, so the SDK's exception (whose message may
             # quote a server echoing the key) is not chained into tracebacks.
             if failure.config is not None:
@@ -205,6 +227,7 @@ class OpenAICompatLLM:
         )
         partial: dict[int, _PartialCall] = {}
         content: list[str] = []
+        entities = EntityStream()
         reason: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
@@ -220,29 +243,33 @@ class OpenAICompatLLM:
                     delta = getattr(choice, "delta", None)
                     text = getattr(delta, "content", None) if delta is not None else None
                     if text:
-                        if buffered:
-                            content.append(text)
-                        else:
-                            yield TextDelta(text)
+                        content.append(text)
+                        shown = "" if buffered else entities.feed(text)
+                        if shown:
+                            yield TextDelta(shown)
                     for piece in (getattr(delta, "tool_calls", None) or ()) if delta else ():
                         _add_call_delta(partial, piece)
                     if getattr(choice, "finish_reason", None):
                         reason = choice.finish_reason
         finally:
             await response.close()
+        rest = "" if buffered else entities.end()
+        if rest:
+            yield TextDelta(rest)
 
         number = sum(1 for m in request.messages if m.role == "assistant")
         calls = [
             ToolCall(
                 call.id or f"call_{number}_{index}",
                 call.name,
-                "".join(call.arguments).strip() or "{}",
+                decode_arguments("".join(call.arguments).strip() or "{}"),
             )
             for index, call in sorted(partial.items())
             if call.name
         ]
         if buffered:
-            text, written = calls_from_text("".join(content), request.tools, number)
+            whole = decode_reply("".join(content))
+            text, written = calls_from_text(whole, request.tools, number)
             calls += written
             if text:
                 yield TextDelta(text)
@@ -251,6 +278,14 @@ class OpenAICompatLLM:
         reason = reason or "stop"
         if calls and reason == "stop":
             reason = "tool_calls"  # Ollama says "stop" even when it called tools
+        if prompt_tokens is None and completion_tokens is None:
+            yield Finish(
+                reason,
+                estimated_prompt(body),
+                estimated_completion("".join(content), calls),
+                estimated=True,
+            )
+            return
         yield Finish(reason, prompt_tokens, completion_tokens)
 
     # ------------------------------------------------------------------ failures
@@ -353,6 +388,13 @@ class OpenAICompatLLM:
         return server_message(error, self._api_key)
 
     # ------------------------------------------------------------------ mardonar doctor
+
+    async def context_window(self) -> ContextWindow | None:
+        """MARDONAR_CONTEXT_WINDOW when set, else what the server reports (window.py:
+        asked once per process, at most a few seconds, never raising); None when unknown."""
+        if self.configured_window is not None:
+            return ContextWindow(self.configured_window, "MARDONAR_CONTEXT_WINDOW")
+        return await reported_window(self)
 
     async def probe(self, *, timeout: float | None = None) -> list[Probe]:
         """Three checks for `mardonar doctor`, in this order: "reachable", "model",
