@@ -43,7 +43,12 @@ Server-wide behaviour, checked before the script (and not consuming it):
 - `stream_usage = False`: never send the usage chunk, whatever `stream_options` asks
   (llama-cpp-python's server ignores `include_usage`).
 - `tool_choice_500`: a `tool_choice` other than "auto" gets an HTTP 500 with an empty
-  message, as llama-cpp-python's `chatml-function-calling` does (it asserts "auto").
+  message, as llama-cpp-python's `chatml-function-calling` does unstreamed (it asserts
+  "auto").
+- `stream_tools_break`: a streamed request with a forced `tool_choice`, or whose reply
+  calls tools, gets an HTTP 200 stream that ends without a single chunk: what
+  llama-cpp-python's `chatml-function-calling` sends when its error ("Automatic streaming
+  tool choice is not supported", the "auto" assertion) comes after the headers.
 
 What servers say of the model's context window (llm/openai_compat/window.py), each unset
 (a 404) by default: `max_model_len` (vLLM: on each `GET /v1/models` entry), `props_n_ctx`
@@ -222,6 +227,7 @@ class ScriptedServer:
         self.models_status: int | None = None
         self.stream_usage = True
         self.tool_choice_500 = False
+        self.stream_tools_break = False
         self.max_model_len: int | None = None
         self.props_n_ctx: int | None = None
         self.model_info: dict[str, Any] | None = None
@@ -451,7 +457,11 @@ class ScriptedServer:
         if self.reject_tool_choice and body.get("tool_choice") not in (None, "auto"):
             _send_error(handler, 400, "tool_choice is not supported: only 'auto' is")
             return
-        if self.tool_choice_500 and body.get("tool_choice") not in (None, "auto"):
+        forced = body.get("tool_choice") not in (None, "auto")
+        if self.stream_tools_break and body.get("stream") and body.get("tools") and forced:
+            self._stream_nothing(handler)
+            return
+        if self.tool_choice_500 and forced:
             _send_error(handler, 500, "", "internal_server_error")
             return
         item = self._next_item()
@@ -463,6 +473,8 @@ class ScriptedServer:
             _send_error(handler, 500, "the scripted server has no reply scripted for this request")
         elif isinstance(item, Fault):
             self._serve_fault(handler, request, item)
+        elif body.get("stream") and self.stream_tools_break and item.tool_calls:
+            self._stream_nothing(handler)
         elif body.get("stream"):
             self._stream(handler, request, item)
         else:
@@ -490,6 +502,16 @@ class ScriptedServer:
         else:
             reply = fault.reply or Reply("")
             self._stream(handler, request, reply, cut_after=fault.after_chunks)
+
+    def _stream_nothing(self, handler: _Handler) -> None:
+        """HTTP 200, SSE headers, then the end: no chunk, no [DONE]."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        _write_chunk(handler, b": ping\n\n")
+        _write_chunk(handler, b"")
 
     def _stream(
         self,

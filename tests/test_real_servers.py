@@ -228,7 +228,9 @@ def probe(llm: OpenAICompatLLM) -> dict[str, Probe]:
     return {p.check: p for p in asyncio.run(go())}
 
 
-def test_the_probe_works_on_llama_cpp_python(llm_server: ScriptedServer) -> None:
+def test_a_forced_tool_choice_refused_with_http_500_falls_back_to_auto(
+    llm_server: ScriptedServer,
+) -> None:
     llm_server.tool_choice_500 = True  # HTTP 500, empty message, for "required"
     llm_server.stream_usage = False
     llm_server.default = Reply(tool_calls=[("ping", {})])
@@ -240,6 +242,46 @@ def test_the_probe_works_on_llama_cpp_python(llm_server: ScriptedServer) -> None
     assert result["usage"].ok and "not reported" in result["usage"].detail
     assert result["context window"].detail.startswith("unknown")
     assert "MARDONAR_CONTEXT_WINDOW" in result["context window"].fix
+
+
+def test_on_llama_cpp_python_the_probe_points_to_json_tool_mode(
+    llm_server: ScriptedServer,
+) -> None:
+    """Streamed, its chatml-function-calling fails after the HTTP 200 both for "required"
+    and for a tool the model picks under "auto": an empty stream each time."""
+    llm_server.stream_tools_break = True
+    llm_server.default = Reply(tool_calls=[("ping", {})])
+    result = probe(backend(llm_server))
+
+    assert [r.body["tool_choice"] for r in llm_server.chat_requests] == ["required", "auto"]
+    tools = result["tool calls"]
+    assert not tools.ok and "cannot stream tool calls" in tools.detail
+    assert "MARDONAR_TOOL_MODE=json" in tools.fix
+
+
+def test_an_empty_stream_with_tools_names_the_tool_mode_setting(
+    llm_server: ScriptedServer,
+) -> None:
+    from mardonar.llm.base import LLMConfigError
+
+    llm_server.stream_tools_break = True
+    llm_server.reply(tool_calls=[("roll", {})])
+
+    async def go() -> BaseException:
+        llm = backend(llm_server)
+        try:
+            async for _ in llm.stream(ask(tools=(ROLL,))):
+                pass
+        except LLMConfigError as error:
+            return error
+        finally:
+            await llm.aclose()
+        raise AssertionError("an empty stream passed for an empty reply")
+
+    error = asyncio.run(go())
+    assert isinstance(error, LLMConfigError) and error.setting == "MARDONAR_TOOL_MODE"
+    assert "ended the stream without an answer" in str(error)
+    assert len(llm_server.chat_requests) == 1  # a setting to change: not retried
 
 
 # --------------------------------------------------------------------------- context window
@@ -364,9 +406,9 @@ def test_the_offline_narrator_keeps_the_budget(tmp_path: Path) -> None:
     assert NarrationDelta  # the offline narrator streams as before
 
 
-def test_doctor_on_a_llama_cpp_server(run_cli: Any, llm_server: ScriptedServer) -> None:
-    """llama.cpp's server: forced tool choice refused with HTTP 500, no usage in streams,
-    and its window at /props."""
+def test_doctor_on_a_server_with_every_quirk(run_cli: Any, llm_server: ScriptedServer) -> None:
+    """A forced tool choice refused with HTTP 500, no usage in streams, and the window at
+    /props (llama.cpp's own server's place)."""
     llm_server.tool_choice_500 = True
     llm_server.stream_usage = False
     llm_server.props_n_ctx = 4096

@@ -36,6 +36,7 @@ from mardonar.llm.openai_compat.errors import (
     _CONTEXT_TOO_LONG,
     _MODEL_PROBLEM,
     _TOOLS_UNSUPPORTED,
+    EmptyStream,
     _caught,
     _error_code,
     _Failure,
@@ -231,6 +232,7 @@ class OpenAICompatLLM:
         reason: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
+        answered = False
         try:
             async for chunk in response:
                 usage = getattr(chunk, "usage", None)
@@ -238,6 +240,7 @@ class OpenAICompatLLM:
                     prompt_tokens = getattr(usage, "prompt_tokens", None)
                     completion_tokens = getattr(usage, "completion_tokens", None)
                 for choice in getattr(chunk, "choices", None) or ():
+                    answered = True
                     if getattr(choice, "index", 0) not in (0, None):
                         continue  # n > 1 is never asked for; ignore extra choices
                     delta = getattr(choice, "delta", None)
@@ -253,6 +256,8 @@ class OpenAICompatLLM:
                         reason = choice.finish_reason
         finally:
             await response.close()
+        if not answered:
+            raise EmptyStream
         rest = "" if buffered else entities.end()
         if rest:
             yield TextDelta(rest)
@@ -308,6 +313,8 @@ class OpenAICompatLLM:
             return _Failure(f"the server reported an error: {self._server_message(error)}")
         if isinstance(error, json.JSONDecodeError):
             return _Failure("sent a malformed stream (not JSON)")
+        if isinstance(error, EmptyStream):
+            return self._empty_stream()
         return _Failure(connection_problem(error))
 
     async def _status_failure(
@@ -355,6 +362,25 @@ class OpenAICompatLLM:
             )
         text = f"{self.where} rejected the request (HTTP {status}): {message}"
         return _Failure(text, retryable=False, config=LLMConfigError(text))
+
+    def _empty_stream(self) -> _Failure:
+        """No answer at all in a 200 stream. With native tools this is a server that cannot
+        stream tool calls (llama-cpp-python's chatml-function-calling fails after its 200
+        whenever the model picks a tool): a setting to change, not a blip to retry."""
+        if self.tool_mode != "native":
+            # llama-cpp-python's other failure after its 200: a prompt over its --n_ctx
+            return _Failure(
+                "ended the stream without an answer (llama-cpp-python does so for a prompt "
+                "longer than its context: set MARDONAR_CONTEXT_WINDOW to its --n_ctx)"
+            )
+        text = (
+            f"{self.where} ended the stream without an answer: it cannot stream tool calls "
+            "(llama-cpp-python's chatml-function-calling cannot; it also does this for a "
+            "prompt over its context): set MARDONAR_TOOL_MODE=json"
+        )
+        return _Failure(
+            text, retryable=False, config=LLMConfigError(text, setting="MARDONAR_TOOL_MODE")
+        )
 
     def _model_failure(self, status: int, message: str, served: list[str] | None) -> _Failure:
         """A 404 or a model complaint: the model name is wrong — unless the 404 came from a

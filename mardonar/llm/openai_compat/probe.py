@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 from mardonar.llm.base import LLMConfigError, Message, ToolSpec
 from mardonar.llm.openai_compat.deltas import _add_call_delta, _PartialCall
 from mardonar.llm.openai_compat.errors import (
+    EmptyStream,
     _caught,
     _Failure,
     _is_timeout,
@@ -229,6 +230,8 @@ async def _stream(client: AsyncOpenAI, params: dict[str, Any]) -> _Streamed:
                     got.reason = choice.finish_reason
     finally:
         await stream.close()
+    if got.reason is None and not got.content and not partial:
+        raise EmptyStream  # llama-cpp-python, asked to stream a forced or a tool answer
     got.calls = sum(1 for call in partial.values() if call.name)
     return got
 
@@ -262,7 +265,7 @@ async def _ping(
     try:
         try:
             got = await _stream(client, params)
-        except (openai.APIStatusError, openai.APIError) as error:
+        except (openai.APIError, EmptyStream) as error:
             if "tool_choice" not in params or isinstance(
                 error, openai.APIConnectionError | openai.APITimeoutError
             ):
@@ -281,9 +284,11 @@ async def _ping(
     return _Ping(ok, detail, None, got.usage)
 
 
-def _forced_failure(error: openai.APIError) -> str:
+def _forced_failure(error: Exception) -> str:
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}"
+    if isinstance(error, EmptyStream):
+        return "an empty stream"
     return "the server reported an error"
 
 
