@@ -227,7 +227,7 @@ class ScriptedServer:
         self.models_status: int | None = None
         self.stream_usage = True
         self.tool_choice_500 = False
-        self.stream_tools_break = False
+        self.stream_tools_break: bool | Literal["cut", "drop"] = False
         self.max_model_len: int | None = None
         self.props_n_ctx: int | None = None
         self.model_info: dict[str, Any] | None = None
@@ -504,13 +504,22 @@ class ScriptedServer:
             self._stream(handler, request, reply, cut_after=fault.after_chunks)
 
     def _stream_nothing(self, handler: _Handler) -> None:
-        """HTTP 200, SSE headers, then the end: no chunk, no [DONE]."""
+        """HTTP 200, SSE headers, then the end: no chunk, no [DONE]; a clean end, or with
+        `stream_tools_break = "cut"` the connection cut (the real server does either,
+        depending on timing), or with `"drop"` no response at all (its error came first)."""
+        if self.stream_tools_break == "drop":
+            _cut(handler)
+            return
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.send_header("Connection", "close")
         handler.end_headers()
         _write_chunk(handler, b": ping\n\n")
+        if self.stream_tools_break == "cut":
+            time.sleep(0.05)
+            _cut(handler)
+            return
         _write_chunk(handler, b"")
 
     def _stream(

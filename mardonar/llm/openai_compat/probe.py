@@ -25,6 +25,7 @@ from mardonar.llm.openai_compat.errors import (
 from mardonar.llm.openai_compat.jsonmode import json_mode_messages, parse_json_calls
 from mardonar.llm.openai_compat.wire import tool_param
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.netreason import REFUSED
 from mardonar.wording import one_line
 
 if TYPE_CHECKING:
@@ -211,9 +212,17 @@ class _Streamed:
 
 async def _stream(client: AsyncOpenAI, params: dict[str, Any]) -> _Streamed:
     """The ping streamed, as the engine streams its requests."""
-    stream = await client.chat.completions.create(
-        **params, stream=True, stream_options={"include_usage": True}
-    )
+    try:
+        stream = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+    except openai.APIConnectionError as error:
+        # The model list answered a moment ago: a connection dropped on the chat request
+        # (not refused, not slow) is the server failing on it, as llama-cpp-python does
+        # when its error comes before its headers.
+        if isinstance(error, openai.APITimeoutError) or connection_problem(error) == REFUSED:
+            raise
+        raise EmptyStream from error
     got = _Streamed()
     partial: dict[int, _PartialCall] = {}
     try:
@@ -228,6 +237,13 @@ async def _stream(client: AsyncOpenAI, params: dict[str, Any]) -> _Streamed:
                     _add_call_delta(partial, piece)
                 if getattr(choice, "finish_reason", None):
                     got.reason = choice.finish_reason
+    except _caught() as error:
+        # Cut after the HTTP 200 before any answer: the server failed on the request, it
+        # is not down (llama-cpp-python's error after its headers ends the stream cleanly
+        # or cuts it, depending on timing).
+        if got.reason is None and not got.content and not partial:
+            raise EmptyStream from error
+        raise
     finally:
         await stream.close()
     if got.reason is None and not got.content and not partial:
