@@ -627,7 +627,7 @@ def test_probe_empty_model_list_is_unknown_but_ok(llm_server: ScriptedServer) ->
 
 
 def test_probe_tools_unsupported(llm_server: ScriptedServer) -> None:
-    llm_server.reply("Pong! How can I help you today?")
+    llm_server.default = "Pong! How can I help you today?"  # to "required", then to "auto"
     result = probe(backend(llm_server))
     assert result["reachable"].ok and result["model"].ok
     tools = result["tool calls"]

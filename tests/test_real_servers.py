@@ -244,6 +244,19 @@ def test_a_forced_tool_choice_refused_with_http_500_falls_back_to_auto(
     assert "MARDONAR_CONTEXT_WINDOW" in result["context window"].fix
 
 
+def test_a_forced_choice_answered_without_a_call_is_tried_with_auto(
+    llm_server: ScriptedServer,
+) -> None:
+    """The LiteLLM proxy in front of llama-cpp-python answers a forced choice with an
+    empty reply rather than an error."""
+    llm_server.script(Reply(""), Reply(tool_calls=[("ping", {})]))
+    result = probe(backend(llm_server))
+    assert result["tool calls"].ok
+    assert "forced tool choice unsupported (no tool call), auto works" in (
+        result["tool calls"].detail
+    )
+
+
 @pytest.mark.parametrize("ending", [True, "cut", "drop"])
 def test_on_llama_cpp_python_the_probe_points_to_json_tool_mode(
     llm_server: ScriptedServer, ending: bool | Literal["cut", "drop"]

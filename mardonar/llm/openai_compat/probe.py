@@ -291,6 +291,13 @@ async def _ping(
             forced = _forced_failure(error)
             params["tool_choice"] = "auto"
             got = await _stream(client, params)
+        else:
+            if params.get("tool_choice") == "required" and not got.calls:
+                # Told to call a tool, it did not: the LiteLLM proxy in front of
+                # llama-cpp-python turns the upstream failure into an empty answer.
+                forced = "no tool call"
+                params["tool_choice"] = "auto"
+                got = await _stream(client, params)
     except _caught() as error:
         return _Ping(False, "", await llm._failure(error, served, timeout=timeout))
     elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
