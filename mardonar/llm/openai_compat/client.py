@@ -56,8 +56,6 @@ from mardonar.urls import redact_url
 
 log = logging.getLogger(__name__)
 
-_TOOL_CHOICE = re.compile(r"tool[_ ]choice", re.IGNORECASE)
-
 NO_KEY = "not-needed"
 """Sent as the bearer token when no key is configured: local servers ignore it, and the
 SDK refuses to start without one."""
@@ -97,9 +95,6 @@ class OpenAICompatLLM:
         self._api_key = api_key or None
         self.configured_window = context_window
         """MARDONAR_CONTEXT_WINDOW: wins over what the server reports."""
-        self.tool_choice = True
-        """Whether requests with tools say `tool_choice: "auto"`; off for the rest of the
-        process once the server rejects the field (see `stream`)."""
         self._client: AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -170,10 +165,8 @@ class OpenAICompatLLM:
         Connection errors, timeouts, 429 and 5xx get one retry (after `retry_backoff`
         seconds, or the server's Retry-After up to `max_retry_after`), then
         `LLMUnavailable`; nothing is retried once text has been handed on."""
-        params = chat_params(request, self.model, self.tool_mode, tool_choice=self.tool_choice)
-        attempt = 0
-        while attempt < 2:
-            attempt += 1
+        params = chat_params(request, self.model, self.tool_mode)
+        for attempt in (1, 2):
             yielded = False
             try:
                 async with aclosing(self._attempt(params, request)) as chunks:
@@ -183,14 +176,6 @@ class OpenAICompatLLM:
                 return
             except _caught() as error:
                 failure = await self._failure(error)
-            if not yielded and "tool_choice" in params and _TOOL_CHOICE.search(failure.what):
-                # A server that knows no tool_choice at all: ask again without it, now and
-                # for the rest of the process (not counted as the one retry).
-                log.info("%s rejects tool_choice; not sending it again", self.where)
-                self.tool_choice = False
-                params = chat_params(request, self.model, self.tool_mode, tool_choice=False)
-                attempt -= 1
-                continue
             # Raised outside the except block, so the SDK's exception (whose message may
             # quote a server echoing the key) is not chained into tracebacks.
             if failure.config is not None:
@@ -364,22 +349,12 @@ class OpenAICompatLLM:
         return _Failure(text, retryable=False, config=LLMConfigError(text))
 
     def _empty_stream(self) -> _Failure:
-        """No answer at all in a 200 stream. With native tools this is a server that cannot
-        stream tool calls (llama-cpp-python's chatml-function-calling fails after its 200
-        whenever the model picks a tool): a setting to change, not a blip to retry."""
-        if self.tool_mode != "native":
-            # llama-cpp-python's other failure after its 200: a prompt over its --n_ctx
-            return _Failure(
-                "ended the stream without an answer (llama-cpp-python does so for a prompt "
-                "longer than its context: set MARDONAR_CONTEXT_WINDOW to its --n_ctx)"
-            )
-        text = (
-            f"{self.where} ended the stream without an answer: it cannot stream tool calls "
-            "(llama-cpp-python's chatml-function-calling cannot; it also does this for a "
-            "prompt over its context): set MARDONAR_TOOL_MODE=json"
-        )
+        """No answer at all in a stream: llama-cpp-python fails that way after its HTTP 200
+        (or cuts the stream) when the prompt is over its --n_ctx, and when asked to stream
+        a tool call, which only a `tool_choice` (never sent by the engine) lets it try."""
         return _Failure(
-            text, retryable=False, config=LLMConfigError(text, setting="MARDONAR_TOOL_MODE")
+            "ended the stream without an answer (llama-cpp-python does so for a prompt over "
+            "its context: set MARDONAR_CONTEXT_WINDOW to its --n_ctx)"
         )
 
     def _model_failure(self, status: int, message: str, served: list[str] | None) -> _Failure:

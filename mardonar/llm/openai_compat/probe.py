@@ -298,6 +298,8 @@ async def _ping(
                 forced = "no tool call"
                 params["tool_choice"] = "auto"
                 got = await _stream(client, params)
+    except EmptyStream:
+        return _Ping(False, "", _no_streamed_call(llm))
     except _caught() as error:
         return _Ping(False, "", await llm._failure(error, served, timeout=timeout))
     elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
@@ -305,6 +307,17 @@ async def _ping(
         elapsed += f"; forced tool choice unsupported ({forced}), auto works"
     ok, detail = _verdict(llm, got, elapsed)
     return _Ping(ok, detail, None, got.usage)
+
+
+def _no_streamed_call(llm: OpenAICompatLLM) -> _Failure:
+    """Asked (forced, then "auto") for a tool call, the stream had no answer at all."""
+    text = (
+        f"{llm.where} ended the stream without an answer when asked for a tool call: it "
+        "cannot stream one (llama-cpp-python's chatml-function-calling cannot)"
+    )
+    return _Failure(
+        text, retryable=False, config=LLMConfigError(text, setting="MARDONAR_TOOL_MODE")
+    )
 
 
 def _forced_failure(error: Exception) -> str:

@@ -76,15 +76,8 @@ def native_message(message: Message) -> dict[str, Any]:
     return {"role": message.role, "content": message.content}
 
 
-def chat_params(
-    request: LLMRequest, model: str, tool_mode: ToolMode, *, tool_choice: bool = True
-) -> dict[str, Any]:
-    """The `chat.completions.create` arguments for `request`.
-
-    With native tools, `tool_choice: "auto"` is said out loud (`tool_choice=False`: for a
-    server that rejects the field). It is every server's default, but llama-cpp-python's
-    `chatml-function-calling` reads a missing tool_choice as "no tools" and leaves them out
-    of the prompt altogether; "auto" is also what vLLM fills in itself."""
+def chat_params(request: LLMRequest, model: str, tool_mode: ToolMode) -> dict[str, Any]:
+    """The `chat.completions.create` arguments for `request`."""
     if tool_mode == "json":
         messages = json_mode_messages(request.messages, request.tools)
     else:
@@ -97,8 +90,6 @@ def chat_params(
     }
     if request.tools and tool_mode == "native":
         params["tools"] = [tool_param(tool) for tool in request.tools]
-        if tool_choice:
-            params["tool_choice"] = request.options.get("tool_choice") or "auto"
     if request.temperature is not None:
         params["temperature"] = request.temperature
     if request.max_tokens is not None:
