@@ -67,6 +67,8 @@ def event_record(event: Event) -> dict[str, Any] | None:
                 "prompt_tokens": event.prompt_tokens,
                 "completion_tokens": event.completion_tokens,
             }
+            if event.usage_estimated:  # only then, so transcripts with real usage keep their shape
+                record["usage"]["estimated"] = True
         return record
     if isinstance(event, ToolResult):
         record = {"type": "tool", "turn": turn, "name": event.name, "args": event.args}
@@ -209,6 +211,8 @@ class _Usage(BaseModel):
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    estimated: bool = False
+    """The counts are Mardonar's estimate (the server reported no usage); absent before."""
 
 
 class _Llm(_Record):

@@ -155,3 +155,13 @@ def _the_checkout_is_left_as_it_was() -> Iterator[None]:
     yield
     left = sorted(str(path.relative_to(REPO_ROOT)) for path in written() - before)
     assert not left, f"tests wrote into the checkout: {', '.join(left)}"
+
+
+@pytest.fixture(autouse=True)
+def _context_windows_forgotten() -> Iterator[None]:
+    """The OpenAI-compatible backends remember a server's context window for the process,
+    by URL; a later test's server may get the same port and report another."""
+    yield
+    window = sys.modules.get("mardonar.llm.openai_compat.window")
+    if window is not None:
+        window.forget()

@@ -40,6 +40,21 @@ Server-wide behaviour, checked before the script (and not consuming it):
 - `reject_tools` / `reject_tool_choice`: a request with `tools` (or a `tool_choice` other
   than "auto") gets a 400, like servers without tool support.
 - `models_status`: answer `GET /models` with this HTTP status instead of the list.
+- `stream_usage = False`: never send the usage chunk, whatever `stream_options` asks
+  (llama-cpp-python's server ignores `include_usage`).
+- `tool_choice_500`: a `tool_choice` other than "auto" gets an HTTP 500 with an empty
+  message, as llama-cpp-python's `chatml-function-calling` does unstreamed (it asserts
+  "auto").
+- `stream_tools_break`: a streamed request with a forced `tool_choice`, or whose reply
+  calls tools, gets an HTTP 200 stream that ends without a single chunk: what
+  llama-cpp-python's `chatml-function-calling` sends when its error ("Automatic streaming
+  tool choice is not supported", the "auto" assertion) comes after the headers.
+
+What servers say of the model's context window (llm/openai_compat/window.py), each unset
+(a 404) by default: `max_model_len` (vLLM: on each `GET /v1/models` entry), `props_n_ctx`
+(llama.cpp's server: `GET /props` at the root, `default_generation_settings.n_ctx`) and
+`model_info` (the LiteLLM proxy: `GET /v1/model/info`, this dict as the served model's
+`model_info`).
 
 Connection refused is `stop()`; `start()` brings the server back on the SAME port (a test
 can kill the primary backend mid-session and revive it). `stop()` also cuts every open
@@ -210,6 +225,12 @@ class ScriptedServer:
         self.reject_tools = False
         self.reject_tool_choice = False
         self.models_status: int | None = None
+        self.stream_usage = True
+        self.tool_choice_500 = False
+        self.stream_tools_break: bool | Literal["cut", "drop"] = False
+        self.max_model_len: int | None = None
+        self.props_n_ctx: int | None = None
+        self.model_info: dict[str, Any] | None = None
         self.default: ScriptItem | None = None
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptItem] = deque()
@@ -398,7 +419,24 @@ class ScriptedServer:
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.models
             ]
+            if self.max_model_len is not None:
+                data = [{**entry, "max_model_len": self.max_model_len} for entry in data]
             _send_json(handler, 200, {"object": "list", "data": data})
+            return
+        if request.method == "GET" and path == "/props" and self.props_n_ctx is not None:
+            settings = {"n_ctx": self.props_n_ctx, "temperature": 0.8}
+            _send_json(handler, 200, {"default_generation_settings": settings, "total_slots": 1})
+            return
+        if request.method == "GET" and path.endswith("/model/info") and self.model_info:
+            data = [
+                {
+                    "model_name": m,
+                    "litellm_params": {"model": f"openai/{m}"},
+                    "model_info": {"id": f"id-{m}", **self.model_info},
+                }
+                for m in self.models
+            ]
+            _send_json(handler, 200, {"data": data})
             return
         if not request.is_chat:
             _send_error(handler, 404, f"no route for {request.method} {request.path}")
@@ -419,6 +457,13 @@ class ScriptedServer:
         if self.reject_tool_choice and body.get("tool_choice") not in (None, "auto"):
             _send_error(handler, 400, "tool_choice is not supported: only 'auto' is")
             return
+        forced = body.get("tool_choice") not in (None, "auto")
+        if self.stream_tools_break and body.get("stream") and body.get("tools") and forced:
+            self._stream_nothing(handler)
+            return
+        if self.tool_choice_500 and forced:
+            _send_error(handler, 500, "", "internal_server_error")
+            return
         item = self._next_item()
         if callable(item):
             item = item(request)
@@ -428,6 +473,8 @@ class ScriptedServer:
             _send_error(handler, 500, "the scripted server has no reply scripted for this request")
         elif isinstance(item, Fault):
             self._serve_fault(handler, request, item)
+        elif body.get("stream") and self.stream_tools_break and item.tool_calls:
+            self._stream_nothing(handler)
         elif body.get("stream"):
             self._stream(handler, request, item)
         else:
@@ -456,6 +503,25 @@ class ScriptedServer:
             reply = fault.reply or Reply("")
             self._stream(handler, request, reply, cut_after=fault.after_chunks)
 
+    def _stream_nothing(self, handler: _Handler) -> None:
+        """HTTP 200, SSE headers, then the end: no chunk, no [DONE]; a clean end, or with
+        `stream_tools_break = "cut"` the connection cut (the real server does either,
+        depending on timing), or with `"drop"` no response at all (its error came first)."""
+        if self.stream_tools_break == "drop":
+            _cut(handler)
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        _write_chunk(handler, b": ping\n\n")
+        if self.stream_tools_break == "cut":
+            time.sleep(0.05)
+            _cut(handler)
+            return
+        _write_chunk(handler, b"")
+
     def _stream(
         self,
         handler: _Handler,
@@ -465,7 +531,9 @@ class ScriptedServer:
         cut_after: int | None = None,
     ) -> None:
         body = request.body if isinstance(request.body, dict) else {}
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = self.stream_usage and bool(
+            (body.get("stream_options") or {}).get("include_usage")
+        )
         events = _chunks(reply, request, include_usage=include_usage)
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")

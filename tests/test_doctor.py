@@ -183,7 +183,13 @@ def test_everything_working_passes_with_every_row_ok(
     assert [row for row in rows if row["status"] != "ok"] == []
     checks = [(row["part"], row["check"]) for row in rows]
     for part in (PRIMARY, FALLBACK):
-        assert [c for p, c in checks if p == part] == ["reachable", "model", "tool calls"]
+        assert [c for p, c in checks if p == part] == [
+            "reachable",
+            "model",
+            "tool calls",
+            "usage",
+            "context window",
+        ]
     assert "/v1" in rows_of(rows, FALLBACK)[0]["detail"]
     assert len(ollama.chat_requests) == 2  # one probe from each run, on the /v1 path
     assert ollama.chat_requests[0].path.startswith("/v1/")
@@ -203,7 +209,7 @@ def test_only_ollama_configured_is_enough(run_cli: RunCli, llm_server: ScriptedS
     assert code == 0, failures(rows)
     (primary,) = rows_of(rows, PRIMARY)
     assert primary["status"] == "skip" and "Ollama" in primary["detail"]
-    assert [row["status"] for row in rows_of(rows, FALLBACK)] == ["ok", "ok", "ok"]
+    assert [row["status"] for row in rows_of(rows, FALLBACK)] == ["ok"] * 5
 
 
 # ---------------------------------------------------------------------- LLM failures
@@ -215,11 +221,11 @@ def test_llm_down_names_litellm_base_url(run_cli: RunCli, closed_port: int) -> N
     code, rows = doctor_json(run_cli, env)
 
     assert code == 1
-    reachable, model, tools = rows_of(rows, PRIMARY)
+    reachable, model, tools, usage, window = rows_of(rows, PRIMARY)
     assert reachable["check"] == "reachable" and reachable["status"] == "fail"
     assert "LITELLM_BASE_URL" in reachable["fix"]
-    # what could not be checked is –, not two more failures to chase
-    assert model["status"] == tools["status"] == "skip"
+    # what could not be checked is –, not four more failures to chase
+    assert model["status"] == tools["status"] == usage["status"] == window["status"] == "skip"
     assert failures(rows) == [reachable]
     assert time.monotonic() - started < 10  # refused at once: no waiting for timeouts
 
@@ -229,7 +235,7 @@ def test_missing_model_names_litellm_model(run_cli: RunCli, llm_server: Scripted
     code, rows = doctor_json(run_cli, llm_server.env(model="gpt-nope"))
 
     assert code == 1
-    reachable, model, _tools = rows_of(rows, PRIMARY)
+    reachable, model, *_ = rows_of(rows, PRIMARY)
     assert reachable["status"] == "ok"
     assert model["status"] == "fail" and "gpt-nope" in model["detail"]
     assert "LITELLM_MODEL" in model["fix"] and llm_server.model in model["fix"]

@@ -112,7 +112,13 @@ def probe(llm: OpenAICompatLLM, **options: Any) -> dict[str, Probe]:
             await llm.aclose()
 
     probes = asyncio.run(go())
-    assert [p.check for p in probes] == ["reachable", "model", "tool calls"]
+    assert [p.check for p in probes] == [
+        "reachable",
+        "model",
+        "tool calls",
+        "usage",
+        "context window",
+    ]
     return {p.check: p for p in probes}
 
 
@@ -562,7 +568,10 @@ def test_probe_all_ok(llm_server: ScriptedServer) -> None:
     [ping] = llm_server.chat_requests
     assert ping.body["tool_choice"] == "required" and ping.body["max_tokens"] == 16
     assert [t["function"]["name"] for t in ping.body["tools"]] == ["ping"]
-    assert not ping.body.get("stream")
+    # streamed, as the engine asks: the stream tells whether the server reports usage
+    assert ping.body["stream"] is True
+    assert "reports token usage" in result["usage"].detail
+    assert result["context window"].detail.startswith("unknown")
 
 
 def test_probe_server_down(llm_server: ScriptedServer) -> None:
@@ -618,7 +627,7 @@ def test_probe_empty_model_list_is_unknown_but_ok(llm_server: ScriptedServer) ->
 
 
 def test_probe_tools_unsupported(llm_server: ScriptedServer) -> None:
-    llm_server.reply("Pong! How can I help you today?")
+    llm_server.default = "Pong! How can I help you today?"  # to "required", then to "auto"
     result = probe(backend(llm_server))
     assert result["reachable"].ok and result["model"].ok
     tools = result["tool calls"]

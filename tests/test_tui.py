@@ -584,3 +584,35 @@ def test_the_tools_tab_reads_from_the_first_call_and_follows_the_latest(tmp_path
         assert log.content_region.contains_region(last.region)
 
     play(tmp_path, ScriptedLLM(ENCOUNTER), scenario)
+
+
+class EstimatingLLM:
+    """A model whose server reports no usage: the backend's counts are estimates."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return "litellm:gemma-3-270m"
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        from mardonar.llm.base import Finish
+
+        async for chunk in self.inner.stream(request):
+            yield (
+                Finish(chunk.reason, 1200, 40, estimated=True)
+                if isinstance(chunk, Finish)
+                else chunk
+            )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_the_tools_tab_says_when_tokens_are_estimated(tmp_path: Path) -> None:
+    async def scenario(app: PlayApp, pilot: Pilot[int]) -> None:
+        await send(app, pilot, "Good evening, Grukk.")
+        assert "~1200→~40 tokens (estimated)" in app.query_one(ToolLog).text
+
+    play(tmp_path, EstimatingLLM(ScriptedLLM(["Grukk squints."])), scenario)

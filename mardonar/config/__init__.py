@@ -71,6 +71,9 @@ _FIXES: dict[str, str] = {
     "vtt_relay_url": "set it to the relay URL (http, https, ws or wss), or leave it empty",
     "log_level": "set it to debug, info, warning or error",
     "mardonar_context_budget": "set it to a whole number of tokens between 500 and 1000000",
+    "mardonar_context_window": (
+        "set it to the model's context size in tokens (512 to 100000000), or leave it empty"
+    ),
     "mardonar_max_tool_rounds": "set it to a whole number between 0 and 20",
     "mardonar_max_tool_calls": "set it to a whole number between 1 and 50",
     "mardonar_llm_timeout": "set it to a number of seconds between 1 and 3600",
@@ -150,6 +153,11 @@ class Settings(BaseSettings):
 
     mardonar_context_budget: int = Field(default=6000, ge=500, le=1_000_000)
     """Token budget of the context built for each turn; older turns are summarised to fit."""
+    mardonar_context_window: int | None = Field(default=None, ge=512, le=100_000_000)
+    """The model's context window in tokens (prompt and reply together), when the server
+    does not report it (llama-cpp-python: its --n_ctx); unset = what the server reports
+    (llama.cpp /props, vLLM, LiteLLM's model info), else only the budget counts. The budget
+    used is cut to fit: the window less the reply's max_tokens, the tool schemas and 10%."""
     mardonar_max_tool_rounds: int = Field(default=4, ge=0, le=20)
     """Most tool-call rounds in one turn before a final call without tools."""
     mardonar_max_tool_calls: int = Field(default=8, ge=1, le=50)
@@ -290,6 +298,7 @@ class Settings(BaseSettings):
             ollama=Backend("OLLAMA", self.ollama_base_url, self.ollama_model),
             timeout=self.mardonar_llm_timeout,
             tool_mode=self.mardonar_tool_mode,
+            context_window=self.mardonar_context_window,
         )
 
     @property

@@ -42,6 +42,8 @@ class LlmSettings:
     ollama: Backend
     timeout: float
     tool_mode: ToolMode
+    context_window: int | None = None
+    """MARDONAR_CONTEXT_WINDOW: the model's context in tokens, over what servers report."""
 
     @property
     def configured(self) -> bool:

@@ -32,6 +32,8 @@ class ModelReplied(Event):
     latency_ms: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    usage_estimated: bool = False
+    """The token counts are Mardonar's estimate: the server reported none."""
     asked: dict[str, Any] | None = None
     """A short digest of what the model was asked (`mardonar.llm.base.asked_digest`), so a
     replay that asks something the recording never did can show the nearest recorded ask."""

@@ -47,6 +47,7 @@ from mardonar.engine.resolution import Resolution, finish
 from mardonar.engine.session import HistoryEntry, Session, Status
 from mardonar.engine.tools import TOOL_SPECS
 from mardonar.engine.turn import Reply, Turn
+from mardonar.engine.window import check_fits, fit, fixed_tokens, window_of
 from mardonar.llm.base import (
     LLM,
     BackendNote,
@@ -139,6 +140,10 @@ class Engine:
         self.relay = relay
         """Foundry VTT relay (VTT_RELAY_URL) that resolution pushes items and XP to; None
         records them only."""
+        self.fitted_budget: int | None = None
+        """The context budget cut to the model's context window (engine/window.py), once
+        known; None: the budget is `limits.context_budget` as it is."""
+        self._window_asked = False
         self.last_built: BuiltContext | None = None
         """Exactly what the model was sent on the last turn (the TUI's context inspector)."""
         self._saved: dict[str, tuple[bytes, tuple[int, Status, int]]] = {}
@@ -149,7 +154,33 @@ class Engine:
 
     @property
     def context_budget(self) -> int:
+        if self.fitted_budget is not None:
+            return self.fitted_budget
         return self.limits.context_budget
+
+    async def fit_window(self, session: Session, *, strict: bool = True) -> None:
+        """Fit the context budget to the model's window (engine/window.py), when the model
+        has one. `strict`: a spec whose fixed parts cannot fit is a `ConfigError` line
+        (at start and resume; a turn only fits, it never fails on this)."""
+        self._window_asked = True
+        window = await window_of(self.llm)
+        if window is None:
+            self.fitted_budget = None
+            return
+        fitted = fit(self.limits.context_budget, window, reply=self.bundle.persona.model.max_tokens)
+        self.fitted_budget = fitted.budget
+        if fitted.cut:
+            log.info(
+                "context budget %d cut to %d to fit %s's %d-token window (%s)",
+                fitted.configured,
+                fitted.budget,
+                self.llm.name,
+                window.tokens,
+                window.source,
+            )
+        if strict:
+            fixed = await fixed_tokens(self.bundle, session, self.memory, fitted.budget)
+            check_fits(fitted, fixed, spec=self.bundle.spec.id, model=self.llm.name)
 
     @property
     def max_tool_rounds(self) -> int:
@@ -263,6 +294,7 @@ class Engine:
             model=self.llm.name,
             started_at=started.isoformat(timespec="seconds"),
         )
+        await self.fit_window(session)  # before anything is saved: a spec too big starts nothing
         for attempt in range(2, 100):
             try:
                 await self._save(session, expected_turn=None)
@@ -309,6 +341,7 @@ class Engine:
         if stored is None:
             return None
         session = Session.model_validate_json(stored.data)
+        await self.fit_window(session)
         await self.memory.index_lore(self.bundle.lore)
         return session
 
@@ -459,6 +492,7 @@ class Engine:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             prompt_tokens=reply.finish.prompt_tokens if reply.finish else None,
             completion_tokens=reply.finish.completion_tokens if reply.finish else None,
+            usage_estimated=reply.finish.estimated if reply.finish else False,
             asked=asked_digest(messages),
         )
 
@@ -510,6 +544,8 @@ class Engine:
             return
         if not lines:
             return
+        if not self._window_asked:  # an engine made for a stored session (Discord's resume)
+            await self.fit_window(session, strict=False)
         lines, notices = self._bounded_lines(lines, turn)
         for notice in notices:
             yield notice

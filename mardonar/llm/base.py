@@ -102,6 +102,10 @@ class Finish:
     reason: str = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    estimated: bool = False
+    """The token counts are our estimate (~4 characters a token over what was sent and
+    returned), because the server reported no usage (llama-cpp-python never does when
+    streaming)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,28 @@ class LLMConfigError(LLMError):
     def __init__(self, message: str, *, setting: str | None = None) -> None:
         super().__init__(message)
         self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class ContextWindow:
+    """How many tokens the model can hold (prompt and reply together), and who said so."""
+
+    tokens: int
+    source: str
+    """Where the number came from, in a reader's words: "MARDONAR_CONTEXT_WINDOW",
+    "llama.cpp /props", "vLLM max_model_len", "LiteLLM /model/info"."""
+
+
+@runtime_checkable
+class ReportsWindow(Protocol):
+    """A model that may know its context window (the OpenAI-compatible backends, the
+    fallback chain). The offline narrator, the cassette and the scripted doubles have none:
+    for them the context budget is MARDONAR_CONTEXT_BUDGET alone."""
+
+    async def context_window(self) -> ContextWindow | None:
+        """The window, or None when unknown. Never raises, and asks the server at most once
+        per process (a bounded wait), so a turn can ask it freely."""
+        ...
 
 
 @runtime_checkable

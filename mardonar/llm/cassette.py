@@ -168,4 +168,5 @@ class CassetteLLM:
             reason="tool_calls" if calls else "stop",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
+            estimated=usage.get("estimated") is True,
         )

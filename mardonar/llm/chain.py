@@ -16,10 +16,12 @@ from mardonar.llm.base import (
     LLM,
     BackendNote,
     Chunk,
+    ContextWindow,
     LLMConfigError,
     LLMError,
     LLMRequest,
     LLMUnavailable,
+    ReportsWindow,
     Restart,
 )
 
@@ -43,6 +45,18 @@ class FallbackChain:
     @property
     def name(self) -> str:
         return self.backends[self.active].name
+
+    async def context_window(self) -> ContextWindow | None:
+        """The smallest window any backend reports: the context is built before anyone
+        knows which backend will answer, so it must fit the fallback too. Backends that
+        report none do not count."""
+        found = [
+            window
+            for backend in self.backends
+            if isinstance(backend, ReportsWindow)
+            and (window := await backend.context_window()) is not None
+        ]
+        return min(found, key=lambda window: window.tokens) if found else None
 
     def _order(self) -> list[int]:
         """Backends to try: usable ones first; ones that just failed only as a last resort,

@@ -77,6 +77,7 @@ def configured_backends(
                 label="litellm",
                 timeout=limit,
                 tool_mode=wanted.tool_mode,
+                context_window=wanted.context_window,
                 settings_prefix="LITELLM",
             )
         )
@@ -90,6 +91,7 @@ def configured_backends(
                 label="ollama",
                 timeout=limit,
                 tool_mode=wanted.tool_mode,
+                context_window=wanted.context_window,
                 settings_prefix="OLLAMA",
             )
         )

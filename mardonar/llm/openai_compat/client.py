@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from mardonar.llm.base import (
     Chunk,
+    ContextWindow,
     Finish,
     LLMConfigError,
     LLMRequest,
@@ -30,10 +31,12 @@ from mardonar.llm.base import (
     ToolCall,
 )
 from mardonar.llm.openai_compat.deltas import _add_call_delta, _PartialCall
+from mardonar.llm.openai_compat.entities import EntityStream, decode_arguments, decode_reply
 from mardonar.llm.openai_compat.errors import (
     _CONTEXT_TOO_LONG,
     _MODEL_PROBLEM,
     _TOOLS_UNSUPPORTED,
+    EmptyStream,
     _caught,
     _error_code,
     _Failure,
@@ -46,6 +49,8 @@ from mardonar.llm.openai_compat.errors import (
 from mardonar.llm.openai_compat.jsonmode import calls_from_text
 from mardonar.llm.openai_compat.probe import PROBE_TIMEOUT, Probe
 from mardonar.llm.openai_compat.probe import probe as run_probe
+from mardonar.llm.openai_compat.usage import estimated_completion, estimated_prompt
+from mardonar.llm.openai_compat.window import reported_window
 from mardonar.llm.openai_compat.wire import ToolMode, chat_params
 from mardonar.urls import redact_url
 
@@ -75,6 +80,7 @@ class OpenAICompatLLM:
         retry_backoff: float = 0.5,
         max_retry_after: float = 30.0,
         settings_prefix: str = "LITELLM",
+        context_window: int | None = None,
     ) -> None:
         if tool_mode not in ("native", "json"):
             raise ValueError(f"tool_mode must be 'native' or 'json', not {tool_mode!r}")
@@ -87,6 +93,8 @@ class OpenAICompatLLM:
         self.max_retry_after = max_retry_after
         self.settings_prefix = settings_prefix
         self._api_key = api_key or None
+        self.configured_window = context_window
+        """MARDONAR_CONTEXT_WINDOW: wins over what the server reports."""
         self._client: AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -205,9 +213,11 @@ class OpenAICompatLLM:
         )
         partial: dict[int, _PartialCall] = {}
         content: list[str] = []
+        entities = EntityStream()
         reason: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
+        answered = False
         try:
             async for chunk in response:
                 usage = getattr(chunk, "usage", None)
@@ -215,34 +225,41 @@ class OpenAICompatLLM:
                     prompt_tokens = getattr(usage, "prompt_tokens", None)
                     completion_tokens = getattr(usage, "completion_tokens", None)
                 for choice in getattr(chunk, "choices", None) or ():
+                    answered = True
                     if getattr(choice, "index", 0) not in (0, None):
                         continue  # n > 1 is never asked for; ignore extra choices
                     delta = getattr(choice, "delta", None)
                     text = getattr(delta, "content", None) if delta is not None else None
                     if text:
-                        if buffered:
-                            content.append(text)
-                        else:
-                            yield TextDelta(text)
+                        content.append(text)
+                        shown = "" if buffered else entities.feed(text)
+                        if shown:
+                            yield TextDelta(shown)
                     for piece in (getattr(delta, "tool_calls", None) or ()) if delta else ():
                         _add_call_delta(partial, piece)
                     if getattr(choice, "finish_reason", None):
                         reason = choice.finish_reason
         finally:
             await response.close()
+        if not answered:
+            raise EmptyStream
+        rest = "" if buffered else entities.end()
+        if rest:
+            yield TextDelta(rest)
 
         number = sum(1 for m in request.messages if m.role == "assistant")
         calls = [
             ToolCall(
                 call.id or f"call_{number}_{index}",
                 call.name,
-                "".join(call.arguments).strip() or "{}",
+                decode_arguments("".join(call.arguments).strip() or "{}"),
             )
             for index, call in sorted(partial.items())
             if call.name
         ]
         if buffered:
-            text, written = calls_from_text("".join(content), request.tools, number)
+            whole = decode_reply("".join(content))
+            text, written = calls_from_text(whole, request.tools, number)
             calls += written
             if text:
                 yield TextDelta(text)
@@ -251,6 +268,14 @@ class OpenAICompatLLM:
         reason = reason or "stop"
         if calls and reason == "stop":
             reason = "tool_calls"  # Ollama says "stop" even when it called tools
+        if prompt_tokens is None and completion_tokens is None:
+            yield Finish(
+                reason,
+                estimated_prompt(body),
+                estimated_completion("".join(content), calls),
+                estimated=True,
+            )
+            return
         yield Finish(reason, prompt_tokens, completion_tokens)
 
     # ------------------------------------------------------------------ failures
@@ -273,6 +298,8 @@ class OpenAICompatLLM:
             return _Failure(f"the server reported an error: {self._server_message(error)}")
         if isinstance(error, json.JSONDecodeError):
             return _Failure("sent a malformed stream (not JSON)")
+        if isinstance(error, EmptyStream):
+            return self._empty_stream()
         return _Failure(connection_problem(error))
 
     async def _status_failure(
@@ -321,6 +348,15 @@ class OpenAICompatLLM:
         text = f"{self.where} rejected the request (HTTP {status}): {message}"
         return _Failure(text, retryable=False, config=LLMConfigError(text))
 
+    def _empty_stream(self) -> _Failure:
+        """No answer at all in a stream: llama-cpp-python fails that way after its HTTP 200
+        (or cuts the stream) when the prompt is over its --n_ctx, and when asked to stream
+        a tool call, which only a `tool_choice` (never sent by the engine) lets it try."""
+        return _Failure(
+            "ended the stream without an answer (llama-cpp-python does so for a prompt over "
+            "its context: set MARDONAR_CONTEXT_WINDOW to its --n_ctx)"
+        )
+
     def _model_failure(self, status: int, message: str, served: list[str] | None) -> _Failure:
         """A 404 or a model complaint: the model name is wrong — unless the 404 came from a
         server with no OpenAI API at that path at all (no /models either)."""
@@ -353,6 +389,13 @@ class OpenAICompatLLM:
         return server_message(error, self._api_key)
 
     # ------------------------------------------------------------------ mardonar doctor
+
+    async def context_window(self) -> ContextWindow | None:
+        """MARDONAR_CONTEXT_WINDOW when set, else what the server reports (window.py:
+        asked once per process, at most a few seconds, never raising); None when unknown."""
+        if self.configured_window is not None:
+            return ContextWindow(self.configured_window, "MARDONAR_CONTEXT_WINDOW")
+        return await reported_window(self)
 
     async def probe(self, *, timeout: float | None = None) -> list[Probe]:
         """Three checks for `mardonar doctor`, in this order: "reachable", "model",

@@ -60,10 +60,21 @@ class _Failure:
     """The server wants a (different) API key: nothing past the key could be checked."""
 
 
+class EmptyStream(Exception):
+    """A stream that ended without a single choice: llama-cpp-python's
+    chatml-function-calling fails that way after its HTTP 200 when asked to stream a tool
+    call ("Automatic streaming tool choice is not supported") or a forced choice."""
+
+
 def _caught() -> tuple[type[BaseException], ...]:
     """What one attempt may fail with: the SDK's errors, plus raw transport errors (older
     SDKs let httpx errors raised while reading the stream through unwrapped)."""
-    errors: list[type[BaseException]] = [openai.APIError, OSError, json.JSONDecodeError]
+    errors: list[type[BaseException]] = [
+        openai.APIError,
+        OSError,
+        json.JSONDecodeError,
+        EmptyStream,
+    ]
     for module_name in ("httpx", "httpx2"):
         module = sys.modules.get(module_name)
         error = getattr(module, "TransportError", None) if module is not None else None

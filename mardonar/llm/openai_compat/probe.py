@@ -3,6 +3,7 @@ calls work. Network problems become failed checks, never exceptions."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ import openai
 from openai import AsyncOpenAI
 
 from mardonar.llm.base import LLMConfigError, Message, ToolSpec
+from mardonar.llm.openai_compat.deltas import _add_call_delta, _PartialCall
 from mardonar.llm.openai_compat.errors import (
-    _MODEL_PROBLEM,
+    EmptyStream,
     _caught,
     _Failure,
     _is_timeout,
@@ -23,6 +25,7 @@ from mardonar.llm.openai_compat.errors import (
 from mardonar.llm.openai_compat.jsonmode import json_mode_messages, parse_json_calls
 from mardonar.llm.openai_compat.wire import tool_param
 from mardonar.llm.textcalls import recover_tool_calls
+from mardonar.netreason import REFUSED
 from mardonar.wording import one_line
 
 if TYPE_CHECKING:
@@ -51,12 +54,34 @@ _PING = ToolSpec(
 
 
 async def probe(llm: OpenAICompatLLM, timeout: float | None = None) -> list[Probe]:
-    """Three checks for `mardonar doctor`, always in this order: "reachable",
-    "model", "tool calls". Network problems become failed checks, never exceptions.
+    """Five checks for `mardonar doctor`, always in this order: "reachable", "model",
+    "tool calls", "usage", "context window". Network problems become failed checks, never
+    exceptions.
 
-    The tool-call check is a real request (at most 16 tokens; 32 in json tool mode): a
-    server can list a model and still fail to run it, and LiteLLM's list may be partial
-    (wildcard routes), so a model that answers counts as served even when unlisted."""
+    The tool-call check is a real streamed request, as the engine makes them (at most 16
+    tokens; 32 in json tool mode): a server can list a model and still fail to run it, and
+    LiteLLM's list may be partial (wildcard routes), so a model that answers counts as
+    served even when unlisted. Its stream also tells whether the server reports token
+    usage. The context window is asked at the same time (window.py)."""
+    window, checks = await asyncio.gather(llm.context_window(), _checks(llm, timeout))
+    if not checks[0].ok:
+        return [*checks, Probe("context window", False, checks[1].detail)]  # "not checked: …"
+    if window is None:
+        found = Probe(
+            "context window",
+            True,
+            "unknown: the server does not report it, so only MARDONAR_CONTEXT_BUDGET bounds "
+            "the prompt",
+            "set MARDONAR_CONTEXT_WINDOW to the server's context size (llama-cpp-python: "
+            "its --n_ctx, 2048 by default)",
+        )
+    else:
+        found = Probe("context window", True, f"{window.tokens:,} tokens ({window.source})")
+    return [*checks, found]
+
+
+async def _checks(llm: OpenAICompatLLM, timeout: float | None) -> list[Probe]:
+    """reachable, model, tool calls, usage."""
     limit = min(llm.timeout, PROBE_TIMEOUT) if timeout is None else timeout
     client = llm._openai(timeout=limit)
     served: list[str] | None = None
@@ -68,7 +93,8 @@ async def probe(llm: OpenAICompatLLM, timeout: float | None = None) -> list[Prob
     if list_failure is not None and not list_failure.what.startswith("HTTP"):
         return _unreachable(llm, list_failure)
 
-    ok, detail, failure = await _ping(llm, client, served, limit)
+    ping = await _ping(llm, client, served, limit)
+    ok, detail, failure = ping.ok, ping.detail, ping.failure
     if failure is not None and _ends_probe(failure, llm._setting("")):
         return _unreachable(llm, failure)
 
@@ -117,7 +143,18 @@ async def probe(llm: OpenAICompatLLM, timeout: float | None = None) -> list[Prob
             detail,
             "set MARDONAR_TOOL_MODE=json, or use a model with tool support",
         )
-    return [reachable, model, tools]
+    if ping.usage is None:
+        usage = Probe("usage", False, "not checked: the tool-call request failed")
+    elif ping.usage:
+        usage = Probe("usage", True, "the server reports token usage in streamed replies")
+    else:
+        usage = Probe(
+            "usage",
+            True,
+            "not reported in streamed replies: Mardonar counts tokens itself (~4 characters "
+            "a token), marked estimated",
+        )
+    return [reachable, model, tools, usage]
 
 
 def _list_failure(llm: OpenAICompatLLM, error: BaseException, timeout: float) -> _Failure:
@@ -152,13 +189,73 @@ def _unreachable(llm: OpenAICompatLLM, failure: _Failure) -> list[Probe]:
         Probe("reachable", False, what, fix),
         Probe("model", False, f"not checked: {reason}"),
         Probe("tool calls", False, f"not checked: {reason}"),
+        Probe("usage", False, f"not checked: {reason}"),
     ]
+
+
+@dataclass(frozen=True)
+class _Ping:
+    ok: bool
+    detail: str
+    failure: _Failure | None = None
+    usage: bool | None = None
+    """Whether the stream carried token usage; None when no stream came back."""
+
+
+@dataclass
+class _Streamed:
+    content: str = ""
+    calls: int = 0
+    reason: str | None = None
+    usage: bool = False
+
+
+async def _stream(client: AsyncOpenAI, params: dict[str, Any]) -> _Streamed:
+    """The ping streamed, as the engine streams its requests."""
+    try:
+        stream = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+    except openai.APIConnectionError as error:
+        # The model list answered a moment ago: a connection dropped on the chat request
+        # (not refused, not slow) is the server failing on it, as llama-cpp-python does
+        # when its error comes before its headers.
+        if isinstance(error, openai.APITimeoutError) or connection_problem(error) == REFUSED:
+            raise
+        raise EmptyStream from error
+    got = _Streamed()
+    partial: dict[int, _PartialCall] = {}
+    try:
+        async for chunk in stream:
+            if getattr(chunk, "usage", None) is not None:
+                got.usage = True
+            for choice in getattr(chunk, "choices", None) or ():
+                delta = getattr(choice, "delta", None)
+                if delta is not None and getattr(delta, "content", None):
+                    got.content += delta.content
+                for piece in (getattr(delta, "tool_calls", None) or ()) if delta else ():
+                    _add_call_delta(partial, piece)
+                if getattr(choice, "finish_reason", None):
+                    got.reason = choice.finish_reason
+    except _caught() as error:
+        # Cut after the HTTP 200 before any answer: the server failed on the request, it
+        # is not down (llama-cpp-python's error after its headers ends the stream cleanly
+        # or cuts it, depending on timing).
+        if got.reason is None and not got.content and not partial:
+            raise EmptyStream from error
+        raise
+    finally:
+        await stream.close()
+    if got.reason is None and not got.content and not partial:
+        raise EmptyStream  # llama-cpp-python, asked to stream a forced or a tool answer
+    got.calls = sum(1 for call in partial.values() if call.name)
+    return got
 
 
 async def _ping(
     llm: OpenAICompatLLM, client: AsyncOpenAI, served: list[str] | None, timeout: float
-) -> tuple[bool, str, _Failure | None]:
-    """One tiny completion asking for the `ping` tool: (ok, detail, failure)."""
+) -> _Ping:
+    """One tiny streamed completion asking for the `ping` tool."""
     started = time.perf_counter()
     if llm.tool_mode == "json":
         params: dict[str, Any] = {
@@ -180,38 +277,73 @@ async def _ping(
             "tool_choice": "required",
             "max_tokens": 16,
         }
+    forced = ""
     try:
         try:
-            completion = await client.chat.completions.create(**params)
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-            if "tool_choice" not in params or _MODEL_PROBLEM.search(str(error.body)):
+            got = await _stream(client, params)
+        except (openai.APIError, EmptyStream) as error:
+            if "tool_choice" not in params or isinstance(
+                error, openai.APIConnectionError | openai.APITimeoutError
+            ):
                 raise
-            params["tool_choice"] = "auto"  # servers that only know "auto"
-            completion = await client.chat.completions.create(**params)
+            # Whatever the server said: llama-cpp-python's chatml-function-calling answers
+            # a forced choice with HTTP 500 and an empty message (it asserts "auto").
+            forced = _forced_failure(error)
+            params["tool_choice"] = "auto"
+            got = await _stream(client, params)
+        else:
+            if params.get("tool_choice") == "required" and not got.calls:
+                # Told to call a tool, it did not: the LiteLLM proxy in front of
+                # llama-cpp-python turns the upstream failure into an empty answer.
+                forced = "no tool call"
+                params["tool_choice"] = "auto"
+                got = await _stream(client, params)
+    except EmptyStream:
+        return _Ping(False, "", _no_streamed_call(llm))
     except _caught() as error:
-        return False, "", await llm._failure(error, served, timeout=timeout)
+        return _Ping(False, "", await llm._failure(error, served, timeout=timeout))
     elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-    choices = getattr(completion, "choices", None) or []
-    if not choices:
-        return False, "the server answered with no choices", None
-    message = choices[0].message
-    reason = choices[0].finish_reason
-    if llm.tool_mode == "native" and getattr(message, "tool_calls", None):
-        return True, f"the model called the ping tool ({elapsed})", None
-    content = getattr(message, "content", None) or ""
+    if forced:
+        elapsed += f"; forced tool choice unsupported ({forced}), auto works"
+    ok, detail = _verdict(llm, got, elapsed)
+    return _Ping(ok, detail, None, got.usage)
+
+
+def _no_streamed_call(llm: OpenAICompatLLM) -> _Failure:
+    """Asked (forced, then "auto") for a tool call, the stream had no answer at all."""
+    text = (
+        f"{llm.where} ended the stream without an answer when asked for a tool call: it "
+        "cannot stream one (llama-cpp-python's chatml-function-calling cannot)"
+    )
+    return _Failure(
+        text, retryable=False, config=LLMConfigError(text, setting="MARDONAR_TOOL_MODE")
+    )
+
+
+def _forced_failure(error: Exception) -> str:
+    if isinstance(error, openai.APIStatusError):
+        return f"HTTP {error.status_code}"
+    if isinstance(error, EmptyStream):
+        return "an empty stream"
+    return "the server reported an error"
+
+
+def _verdict(llm: OpenAICompatLLM, got: _Streamed, elapsed: str) -> tuple[bool, str]:
+    """(ok, detail) of what the model answered."""
+    content = got.content
+    if llm.tool_mode == "native" and got.calls:
+        return True, f"the model called the ping tool ({elapsed})"
     if llm.tool_mode == "json":
         if parse_json_calls(content, {"ping"}) is not None:
-            return True, f"the model answered with the JSON call ({elapsed})", None
-        return False, f"the model did not answer with the JSON call: {_quote(content)}", None
+            return True, f"the model answered with the JSON call ({elapsed})"
+        return False, f"the model did not answer with the JSON call: {_quote(content)}"
     if parse_json_calls(content, {"ping"}) is not None or recover_tool_calls(content).leaked:
-        return False, f"the model wrote the call as text: {_quote(content)}", None
-    if reason == "length" and not content.strip():
-        return False, "the model used up its 16 tokens without calling the tool", None
-    return (
-        False,
-        f"the model answered with text instead of a tool call: {_quote(content)}",
-        None,
-    )
+        return False, f"the model wrote the call as text: {_quote(content)}"
+    if got.reason == "length" and not content.strip():
+        return False, "the model used up its 16 tokens without calling the tool"
+    if got.reason is None and not content:
+        return False, "the server answered with no choices"
+    return False, f"the model answered with text instead of a tool call: {_quote(content)}"
 
 
 def _tools_fix(failure: _Failure) -> str:

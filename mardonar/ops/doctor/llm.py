@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mardonar.ops.doctor.rows import Row, Status, guarded, not_configured, ready
@@ -10,6 +11,7 @@ from mardonar.ops.doctor.rows import Row, Status, guarded, not_configured, ready
 if TYPE_CHECKING:
     from mardonar.config import Settings
     from mardonar.config.sections import Backend
+    from mardonar.llm.base import ContextWindow
     from mardonar.llm.openai_compat import OpenAICompatLLM
 
 PRIMARY = "LLM primary (LiteLLM)"
@@ -46,7 +48,8 @@ def llm_sections(settings: Settings, timeout: float) -> list[Awaitable[list[Row]
         ("ollama", FALLBACK, fallback_half, alone),
     ):
         if label in backends:
-            sections.append(llm_probe(part, backends[label], timeout=timeout))
+            budget = settings.mardonar_context_budget
+            sections.append(llm_probe(part, backends[label], timeout=timeout, budget=budget))
         elif half:
             sections.append(ready([half]))
         else:
@@ -89,20 +92,26 @@ def _key_without_url(litellm: Backend) -> Row | None:
     )
 
 
-async def llm_probe(part: str, llm: OpenAICompatLLM, *, timeout: float) -> list[Row]:
-    """The backend's own probe (reachable, model, tool calls), one row per check."""
+async def llm_probe(
+    part: str, llm: OpenAICompatLLM, *, timeout: float, budget: int = 6000
+) -> list[Row]:
+    """The backend's own probe (reachable, model, tool calls, usage, context window), one
+    row per check; the window's row says what it does to the context budget (`budget`,
+    MARDONAR_CONTEXT_BUDGET)."""
     prefix = llm.settings_prefix
 
     async def probe() -> list[Row]:
         try:
             probes = await llm.probe(timeout=timeout)
+            window = await llm.context_window()  # cached by the probe: no second request
         finally:
             await llm.aclose()
-        return [Row(part, p.check, _probe_status(p.ok, p.detail), p.detail, p.fix) for p in probes]
+        rows = [Row(part, p.check, _probe_status(p.ok, p.detail), p.detail, p.fix) for p in probes]
+        return [_fitted(row, window, budget) for row in rows]
 
     # The probe makes up to three requests in a row (the model list, a chat asking for a
-    # tool, once more with tool_choice "auto"), each limited to `timeout`; this outer limit
-    # only guards against a hang.
+    # tool, once more with tool_choice "auto"), each limited to `timeout`, and asks for the
+    # context window meanwhile; this outer limit only guards against a hang.
     return await guarded(
         probe(),
         part=part,
@@ -111,6 +120,29 @@ async def llm_probe(part: str, llm: OpenAICompatLLM, *, timeout: float) -> list[
         limit=3 * timeout + 1,
         fix=f"check that the server at {prefix}_BASE_URL is up, or raise --timeout",
     )
+
+
+def _fitted(row: Row, window: ContextWindow | None, budget: int) -> Row:
+    """The context-window row, with what the window does to the budget (engine/window.py,
+    for a persona's default 400-token reply)."""
+    if row.check != "context window" or window is None or row.status != "ok":
+        return row
+    from mardonar.engine.window import fit
+
+    fitted = fit(budget, window, reply=None)
+    if fitted.budget <= 0:
+        return replace(
+            row,
+            status="fail",
+            detail=f"{row.detail}: too small for the tool schemas (~{fitted.tools:,} tokens) "
+            f"and a {fitted.reply}-token reply",
+            fix="start the server with a larger context (and set MARDONAR_CONTEXT_WINDOW to it)",
+        )
+    if fitted.cut:
+        note = f"; the context budget is cut from {budget:,} to {fitted.budget:,} to fit"
+    else:
+        note = f"; the context budget {budget:,} fits"
+    return replace(row, detail=row.detail + note)
 
 
 def _probe_status(ok: bool, detail: str) -> Status:

@@ -113,11 +113,12 @@ class ToolLog(Styled):
         elif isinstance(event, ModelReplied):
             calls = len(event.tool_calls)
             asked = plural(calls, "call") if calls else "text"
-            tokens = (
-                f", {event.prompt_tokens}→{event.completion_tokens} tokens"
-                if event.prompt_tokens is not None
-                else ""
-            )
+            tokens = ""
+            if event.prompt_tokens is not None and event.usage_estimated:
+                # The server reported no usage: these are Mardonar's count, so say so.
+                tokens = f", ~{event.prompt_tokens}→~{event.completion_tokens} tokens (estimated)"
+            elif event.prompt_tokens is not None:
+                tokens = f", {event.prompt_tokens}→{event.completion_tokens} tokens"
             line = f"T{event.turn} {event.model}: {asked} in {event.latency_ms:,.0f} ms{tokens}"
             self.mount(ToolEntry(Lines().line((line, self._s("dim"))), classes="model"))
             self._added()
