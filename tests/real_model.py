@@ -45,6 +45,10 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL_ALIAS = "gemma-3-270m"
 N_CTX = 8192
 """The server's context window in tokens: a spec's fixed parts plus ten turns need ~4,000."""
+TOOL_MODE = "json"
+"""How the lane's model calls tools (see `start_llama`)."""
+LLM_TIMEOUT = 900.0
+"""Seconds one model call may take in the lane."""
 STARTUP_TIMEOUT = 300.0
 """Seconds to wait for a server to answer: LiteLLM's proxy imports for ~20 s on a busy
 2-core machine, the model loads in ~2 s."""
@@ -112,7 +116,14 @@ class ModelServer:
 
     def env(self) -> dict[str, str]:
         """The settings that point Mardonar at this server (CONTRACT.md §9)."""
-        env = {"LITELLM_BASE_URL": self.base_url, "LITELLM_MODEL": self.model}
+        env = {
+            "LITELLM_BASE_URL": self.base_url,
+            "LITELLM_MODEL": self.model,
+            "MARDONAR_TOOL_MODE": TOOL_MODE,
+            "MARDONAR_CONTEXT_WINDOW": str(N_CTX),
+            # A 270M model on two busy cores takes minutes for a long reply, not seconds.
+            "MARDONAR_LLM_TIMEOUT": str(int(LLM_TIMEOUT)),
+        }
         if self.api_key is not None:
             env["LITELLM_API_KEY"] = self.api_key
         return env
@@ -194,8 +205,11 @@ LITELLM_READY = "/health/liveliness"
 
 
 def start_llama(folder: Path) -> ModelServer:
-    """llama-cpp-python's server with Gemma 3 270M on a free port, 2 threads (the lane's
-    machine has 2 cores), the chat format that turns tool calls into the OpenAI shape."""
+    """llama-cpp-python's server with Gemma 3 270M on a free port, a thread a core (at most
+    4). Plain `chatml`: its `chatml-function-calling` cannot stream a tool call (with no
+    tool_choice it drops the tools, with "auto" it fails once the model picks one) and
+    HTML-escapes the prompt (+37% tokens), so the lane plays in MARDONAR_TOOL_MODE=json,
+    the setup docs/llm-backends.md gives for this server."""
     port = free_port()
     server = ModelServer(
         name="llama.cpp server",
@@ -216,7 +230,7 @@ def start_llama(folder: Path) -> ModelServer:
             "--n_ctx",
             str(N_CTX),
             "--chat_format",
-            "chatml-function-calling",
+            "chatml",
             "--seed",
             "0",
             "--n_threads",

@@ -40,7 +40,9 @@ from mardonar.llm.openai_compat import OpenAICompatLLM
 from tests.conftest import RunCli
 from tests.engine_helpers import REPO, copy_content, open_table, run
 from tests.real_model import (  # noqa: F401
+    LLM_TIMEOUT,
     N_CTX,
+    TOOL_MODE,
     ModelServer,
     litellm_proxy,
     llama_server,
@@ -219,7 +221,10 @@ def test_every_spec_plays_ten_turns_on_the_real_server(
 
     async def play() -> tuple[Session, list[Event], Path]:
         llm = OpenAICompatLLM(
-            base_url=llama_server.base_url, model=llama_server.model, timeout=600.0
+            base_url=llama_server.base_url,
+            model=llama_server.model,
+            timeout=LLM_TIMEOUT,
+            tool_mode=TOOL_MODE,
         )
         table = await open_table(tmp_path, llm, spec=spec, content=content, transcript=True)
         try:
@@ -260,6 +265,7 @@ def test_a_playtest_through_the_litellm_proxy(
         cwd=repo,
         env={**litellm_proxy.env(), "DATA_DIR": str(tmp_path / "data")},
         input="\n".join(lines) + "\n",
+        timeout=TURNS * LLM_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr + litellm_proxy.tail()
     records = [json.loads(line) for line in transcript.read_text().splitlines()]
@@ -283,7 +289,9 @@ def test_the_model_server_killed_behind_the_proxy_costs_one_turn(
         llm = OpenAICompatLLM(
             base_url=litellm_proxy.base_url,
             model=litellm_proxy.model,
-            timeout=600.0,
+            api_key=litellm_proxy.api_key,
+            timeout=LLM_TIMEOUT,
+            tool_mode=TOOL_MODE,
             retry_backoff=0.1,
         )
         table = await open_table(tmp_path, llm, content=content)
@@ -324,7 +332,10 @@ def test_the_real_models_echo_of_its_prompt_is_caught_and_never_shown(
 
     async def play() -> tuple[list[Event], Session]:
         llm = OpenAICompatLLM(
-            base_url=llama_server.base_url, model=llama_server.model, timeout=600.0
+            base_url=llama_server.base_url,
+            model=llama_server.model,
+            timeout=LLM_TIMEOUT,
+            tool_mode=TOOL_MODE,
         )
         table = await open_table(tmp_path, llm, content=content)
         try:
