@@ -35,9 +35,9 @@ start=$(date +%s)
 if ! "$MODELS/llama/bin/python" -c 'import llama_cpp.server' >/dev/null 2>&1; then
   step "llama.cpp server: $LLAMA_CPP_PYTHON (compiles llama.cpp unless pip has the wheel)"
   venv "$MODELS/llama"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BLAS=OFF -DLLAMA_BUILD_TESTS=OFF \
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON -DLLAMA_BUILD_TESTS=OFF \
 -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
--DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF" \
+-DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_COMMON=OFF" \
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
     "$MODELS/llama/bin/python" -m pip install --quiet "$LLAMA_CPP_PYTHON"
 fi
